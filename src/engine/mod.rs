@@ -1,0 +1,2 @@
+//! The protocol engine (placeholder, being written).
+#![forbid(unsafe_code)]

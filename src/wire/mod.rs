@@ -1,0 +1,11 @@
+//! Wire formats: the intercom protocol and the client-side frames the daemon reads and writes.
+//!
+//! Contract, for every format in here: parsing untrusted bytes never panics, never loops
+//! without consuming input and never allocates more than the input's size justifies; a
+//! malformed packet is an `Err`, never a partially filled value. Each format has a checked
+//! view over a byte buffer and an owned `Repr` with `parse`, `buffer_len` and `emit`.
+#![forbid(unsafe_code)]
+
+pub mod mac;
+
+pub use mac::MacAddr;

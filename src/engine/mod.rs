@@ -1,2 +1,505 @@
-//! The protocol engine (placeholder, being written).
+//! The protocol engine: a sans-IO state machine.
+//!
+//! The driver feeds it `(now, Input)` through [`Engine::handle_input`], calls
+//! [`Engine::handle_timeout`] when [`Engine::poll_timeout`] says so, and after every call
+//! drains [`Engine::poll_output`] before the next input, so that kernel operations and
+//! packets keep their causal order. The engine never opens, reads or writes a descriptor,
+//! never reads a clock or the OS random source and never sleeps: the same seed and the same
+//! inputs give the same outputs. Every map whose iteration order can reach an output is
+//! ordered.
 #![forbid(unsafe_code)]
+
+pub mod control;
+mod clients;
+mod commands;
+pub mod dedup;
+mod handover;
+pub mod input;
+pub mod output;
+pub mod rng;
+mod seek;
+pub mod stats;
+pub mod timers;
+
+pub use clients::AddrState;
+pub use input::*;
+pub use output::*;
+
+use crate::config::Config;
+use crate::prefix::{IpPrefix, Prefix6, V4Mapping};
+use crate::time::{Duration, Instant};
+use crate::wire::MacAddr;
+use clients::{Client, OldClient};
+use handover::{ClaimCycle, InfoCycle};
+use rng::Rng;
+use seek::Seek;
+use stats::Stats;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
+use timers::Timers;
+
+/// Everything the engine needs to know from the command line, in its own terms.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub node_ip: Ipv6Addr,
+    /// `-p` prefixes in command-line order; `fe80::/64` is implicit and not listed.
+    pub client_prefixes: Vec<IpPrefix>,
+    pub node_client_prefix: Prefix6,
+    pub plat_prefix: Option<Prefix6>,
+    pub v4_mapping: V4Mapping,
+    pub client_if: Option<String>,
+    pub client_bridge: Option<String>,
+    pub mesh_ifs: Vec<String>,
+    pub export_table: u32,
+    pub learn_from_netlink: bool,
+    pub learn_from_nl80211: bool,
+    pub learn_from_ndp: bool,
+    /// Probe a client not heard from for this long; `None` disables liveness probing.
+    pub liveness_interval: Option<Duration>,
+}
+
+impl EngineConfig {
+    pub fn from_config(config: &Config) -> EngineConfig {
+        EngineConfig {
+            node_ip: config.node_ip,
+            client_prefixes: config.client_prefixes.clone(),
+            node_client_prefix: config.node_client_prefix,
+            plat_prefix: config.plat_prefix,
+            v4_mapping: config.v4_mapping,
+            client_if: config.client_if.clone(),
+            client_bridge: config.client_bridge.clone(),
+            mesh_ifs: config.mesh_ifs.clone(),
+            export_table: config.export_table,
+            learn_from_netlink: config.learn_from_netlink,
+            learn_from_nl80211: config.learn_from_nl80211,
+            learn_from_ndp: config.learn_from_ndp,
+            liveness_interval: config.liveness_interval,
+        }
+    }
+
+    /// A configuration for tests and simulations: one client prefix, defaults elsewhere.
+    pub fn for_node(node_ip: Ipv6Addr, client_prefix: IpPrefix) -> EngineConfig {
+        EngineConfig {
+            node_ip,
+            client_prefixes: vec![client_prefix],
+            node_client_prefix: Prefix6::new(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 64),
+            plat_prefix: None,
+            v4_mapping: V4Mapping::default(),
+            client_if: Some("local-node".into()),
+            client_bridge: None,
+            mesh_ifs: vec!["mesh0".into()],
+            export_table: MAIN_TABLE,
+            learn_from_netlink: true,
+            learn_from_nl80211: true,
+            learn_from_ndp: true,
+            liveness_interval: Some(Duration::from_secs(900)),
+        }
+    }
+}
+
+/// Timer keys: one per entity that owns deadlines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    Client(MacAddr),
+    Claim(MacAddr),
+    ClaimWindow(MacAddr),
+    Info(MacAddr),
+    OldClient(MacAddr),
+    Seek(Ipv6Addr),
+    Dad(Ipv6Addr),
+    DupCache,
+}
+
+/// A client prefix, in the form it was given and in the internal 16-byte form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ClientPrefix {
+    given: IpPrefix,
+    internal: Prefix6,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct LinkInfo {
+    name: String,
+    up: bool,
+    mac: Option<MacAddr>,
+    master: Option<u32>,
+}
+
+pub struct Engine {
+    cfg: EngineConfig,
+    rng: Rng,
+    now: Instant,
+    out: VecDeque<Output>,
+    timers: Timers<TimerKey>,
+    /// Client prefixes in insertion order: `fe80::/64` first, then `-p`, then `add_prefix`.
+    prefixes: Vec<ClientPrefix>,
+    /// Mesh interface names in the order they were added (`-m`, then `add_meshif`).
+    mesh_ifs: Vec<String>,
+    links: BTreeMap<u32, LinkInfo>,
+    clients: BTreeMap<MacAddr, Client>,
+    next_client_seq: u64,
+    old_clients: BTreeMap<MacAddr, OldClient>,
+    claims: BTreeMap<MacAddr, ClaimCycle>,
+    /// INFO content is accepted until this time after a CLAIM cycle ended.
+    claim_windows: BTreeMap<MacAddr, Instant>,
+    infos: BTreeMap<MacAddr, InfoCycle>,
+    dedup: dedup::DupCache,
+    seeks: BTreeMap<Ipv6Addr, Seek>,
+    seek_bytes: usize,
+    dad: BTreeMap<Ipv6Addr, handover::DadProbe>,
+    /// Node-client IPs this node holds on loopback (CLAIMs to them are ours to answer).
+    node_client_ips: BTreeSet<Ipv6Addr>,
+    /// Host routes this process installed, by destination, for exact removal.
+    installed_routes: BTreeMap<IpAddr, HostRoute>,
+    /// `has_route` requests waiting for the kernel, with the argument text to echo.
+    pending_has_route: BTreeMap<ConnId, String>,
+    stats: Stats,
+    log_limiter: stats::LogLimiter,
+    stopping: bool,
+}
+
+impl Engine {
+    /// A new engine. `seed` keys the PRNG (the driver takes it from getrandom). The prefix
+    /// routes into the tun device are queued as the first outputs.
+    pub fn new(cfg: EngineConfig, seed: [u8; 32], now: Instant) -> Engine {
+        Engine::with_rng(cfg, Rng::from_seed(seed), now)
+    }
+
+    /// Like [`Engine::new`] with a PRNG seeded from a number: for tests and simulations.
+    pub fn with_seed(cfg: EngineConfig, seed: u64, now: Instant) -> Engine {
+        Engine::with_rng(cfg, Rng::from_u64(seed), now)
+    }
+
+    fn with_rng(cfg: EngineConfig, rng: Rng, now: Instant) -> Engine {
+        let mut engine = Engine {
+            mesh_ifs: Vec::new(),
+            prefixes: Vec::new(),
+            cfg,
+            rng,
+            now,
+            out: VecDeque::new(),
+            timers: Timers::default(),
+            links: BTreeMap::new(),
+            clients: BTreeMap::new(),
+            next_client_seq: 0,
+            old_clients: BTreeMap::new(),
+            claims: BTreeMap::new(),
+            claim_windows: BTreeMap::new(),
+            infos: BTreeMap::new(),
+            dedup: dedup::DupCache::default(),
+            seeks: BTreeMap::new(),
+            seek_bytes: 0,
+            dad: BTreeMap::new(),
+            node_client_ips: BTreeSet::new(),
+            installed_routes: BTreeMap::new(),
+            pending_has_route: BTreeMap::new(),
+            stats: Stats::default(),
+            log_limiter: stats::LogLimiter::default(),
+            stopping: false,
+        };
+        let link_local = IpPrefix::V6(Prefix6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64));
+        for prefix in std::iter::once(link_local).chain(engine.cfg.client_prefixes.clone()) {
+            engine.add_prefix(prefix);
+        }
+        for name in engine.cfg.mesh_ifs.clone() {
+            engine.add_mesh_if(name);
+        }
+        engine
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.advance(now);
+        match input {
+            Input::Link(link) => self.handle_link(link),
+            Input::LinkGone { ifindex } => self.handle_link_gone(ifindex),
+            Input::Neighbour(neighbour) => self.handle_neighbour(neighbour),
+            Input::Route(route) => self.handle_route(route),
+            Input::RouteLookup { token, addr, answer } => self.handle_lookup(token, addr, answer),
+            Input::KernelResult { op, result } => self.handle_kernel_result(op, result),
+            Input::Station {
+                ifindex,
+                mac,
+                associated,
+            } => self.handle_station(ifindex, mac, associated),
+            Input::Snooped(frame) => self.handle_snooped(frame),
+            Input::Intercom(datagram) => self.handle_datagram(datagram),
+            Input::IntercomSendFailed { dst, errno } => self.handle_send_failed(dst, errno),
+            Input::TunPacket(packet) => self.handle_tun_packet(packet),
+            Input::Control { conn, command } => self.handle_command(conn, command),
+            Input::ControlRejected { conn, reply } => {
+                self.stats.control_errors += 1;
+                self.out.push_back(Output::ControlReply { conn, bytes: reply });
+            }
+        }
+    }
+
+    /// Runs every timer that is due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
+        while let Some(key) = self.timers.pop_due(now) {
+            match key {
+                TimerKey::Client(mac) => self.service_client(mac),
+                TimerKey::Claim(mac) => self.service_claim(mac),
+                TimerKey::ClaimWindow(mac) => {
+                    self.claim_windows.remove(&mac);
+                }
+                TimerKey::Info(mac) => self.service_info(mac),
+                TimerKey::OldClient(mac) => {
+                    self.old_clients.remove(&mac);
+                }
+                TimerKey::Seek(addr) => self.service_seek(addr),
+                TimerKey::Dad(addr) => self.service_dad(addr),
+                TimerKey::DupCache => {
+                    self.dedup.expire(now);
+                    self.timers.set(TimerKey::DupCache, self.dedup.next_expiry());
+                }
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The next instant at which [`Engine::handle_timeout`] has work; `None` when idle.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    /// Orderly shutdown (behaviour.md §13.3): no intercom traffic any more; every host route,
+    /// node-client IP and prefix route this process installed is removed, nothing else.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.advance(now);
+        self.stopping = true;
+        self.claims.clear();
+        self.infos.clear();
+        let macs: Vec<MacAddr> = self.clients.keys().copied().collect();
+        for mac in macs {
+            self.delete_client(mac, "shutdown");
+        }
+        for prefix in std::mem::take(&mut self.prefixes) {
+            self.out.push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
+        }
+        self.timers = Timers::default();
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Clients currently served here, in order of first detection.
+    pub fn client_macs(&self) -> Vec<MacAddr> {
+        let mut macs: Vec<(u64, MacAddr)> = self.clients.values().map(|c| (c.seq, c.mac)).collect();
+        macs.sort();
+        macs.into_iter().map(|(_, mac)| mac).collect()
+    }
+
+    /// A client's addresses (internal form) and their states.
+    pub fn client_addresses(&self, mac: &MacAddr) -> Vec<(Ipv6Addr, AddrState)> {
+        self.clients
+            .get(mac)
+            .map(|c| c.addresses.iter().map(|a| (a.addr, a.state)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node holds the client's node-client IP.
+    pub fn holds_node_client_ip(&self, mac: &MacAddr) -> bool {
+        self.node_client_ips
+            .contains(&mac.node_client_ip(&self.cfg.node_client_prefix.addr()))
+    }
+
+    pub fn has_old_client(&self, mac: &MacAddr) -> bool {
+        self.old_clients.contains_key(mac)
+    }
+
+    pub fn claim_in_progress(&self, mac: &MacAddr) -> bool {
+        self.claims.contains_key(mac)
+    }
+
+    pub fn info_in_progress(&self, mac: &MacAddr) -> bool {
+        self.infos.contains_key(mac)
+    }
+
+    pub fn installed_routes(&self) -> impl Iterator<Item = &HostRoute> {
+        self.installed_routes.values()
+    }
+
+    fn advance(&mut self, now: Instant) {
+        // Time never runs backwards inside the engine, whatever the caller passes.
+        if now > self.now {
+            self.now = now;
+        }
+    }
+
+    // ----- prefixes, links, interfaces -----
+
+    fn prefix_index(&self, given: &IpPrefix) -> Option<usize> {
+        self.prefixes.iter().position(|p| p.given == *given)
+    }
+
+    /// Adds a client prefix and its tun route; `false` if it was already there.
+    fn add_prefix(&mut self, given: IpPrefix) -> bool {
+        if self.prefix_index(&given).is_some() {
+            return false;
+        }
+        let internal = self.cfg.v4_mapping.to_internal_prefix(&given);
+        self.prefixes.push(ClientPrefix { given, internal });
+        self.out.push_back(Output::Kernel(KernelOp::AddPrefixRoute(given)));
+        true
+    }
+
+    fn del_prefix(&mut self, given: &IpPrefix) -> bool {
+        match self.prefix_index(given) {
+            Some(index) => {
+                let prefix = self.prefixes.remove(index);
+                self.out.push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `addr` (internal form) is a client address: inside a client prefix.
+    fn in_client_prefix(&self, addr: &Ipv6Addr) -> bool {
+        self.prefixes.iter().any(|p| p.internal.contains(addr))
+    }
+
+    fn add_mesh_if(&mut self, name: String) {
+        if !self.mesh_ifs.contains(&name) {
+            self.mesh_ifs.push(name);
+        }
+    }
+
+    fn handle_link(&mut self, link: Link) {
+        let info = LinkInfo {
+            name: link.name,
+            up: link.up,
+            mac: link.mac,
+            master: link.master,
+        };
+        if self.links.get(&link.ifindex) != Some(&info) {
+            log::debug!(
+                "link {} ({}) {}",
+                info.name,
+                link.ifindex,
+                if info.up { "up" } else { "down" }
+            );
+        }
+        self.links.insert(link.ifindex, info);
+    }
+
+    fn handle_link_gone(&mut self, ifindex: u32) {
+        self.links.remove(&ifindex);
+    }
+
+    fn ifindex_of(&self, name: &str) -> Option<u32> {
+        self.links
+            .iter()
+            .find(|(_, link)| link.name == name)
+            .map(|(ifindex, _)| *ifindex)
+    }
+
+    fn ifname(&self, ifindex: u32) -> &str {
+        self.links.get(&ifindex).map_or("", |l| l.name.as_str())
+    }
+
+    /// The client interface (`-i`), if configured and present.
+    fn client_ifindex(&self) -> Option<u32> {
+        self.cfg.client_if.as_deref().and_then(|name| self.ifindex_of(name))
+    }
+
+    fn client_if_mac(&self) -> Option<MacAddr> {
+        self.client_ifindex()
+            .and_then(|i| self.links.get(&i))
+            .and_then(|l| l.mac)
+    }
+
+    /// Interfaces on which clients are learned from kernel neighbour events: `-i` and `-b`.
+    fn is_client_side(&self, ifindex: u32) -> bool {
+        let name = self.ifname(ifindex);
+        !name.is_empty()
+            && (self.cfg.client_if.as_deref() == Some(name)
+                || self.cfg.client_bridge.as_deref() == Some(name))
+    }
+
+    /// Interfaces whose station events count: `-i` and the ports of `-b`.
+    fn accepts_station_events(&self, ifindex: u32) -> bool {
+        if self.ifname(ifindex).is_empty() {
+            return false;
+        }
+        if self.cfg.client_if.as_deref() == Some(self.ifname(ifindex)) {
+            return true;
+        }
+        let bridge = self.cfg.client_bridge.as_deref().and_then(|b| self.ifindex_of(b));
+        bridge.is_some() && self.links.get(&ifindex).and_then(|l| l.master) == bridge
+    }
+
+    /// Mesh interfaces that exist and are up, in configuration order.
+    fn mesh_ifindexes_up(&self) -> Vec<u32> {
+        self.mesh_ifs
+            .iter()
+            .filter_map(|name| self.ifindex_of(name))
+            .filter(|ifindex| self.links.get(ifindex).is_some_and(|l| l.up))
+            .collect()
+    }
+
+    fn is_mesh_if(&self, ifindex: u32) -> bool {
+        let name = self.ifname(ifindex);
+        !name.is_empty() && self.mesh_ifs.iter().any(|m| m == name)
+    }
+
+    fn node_client_ip(&self, mac: &MacAddr) -> Ipv6Addr {
+        mac.node_client_ip(&self.cfg.node_client_prefix.addr())
+    }
+
+    fn to_kernel(&self, addr: &Ipv6Addr) -> IpAddr {
+        self.cfg.v4_mapping.to_kernel(addr)
+    }
+
+    fn to_internal(&self, addr: IpAddr) -> Ipv6Addr {
+        self.cfg.v4_mapping.to_internal(addr)
+    }
+
+    // ----- kernel results and routes -----
+
+    fn handle_kernel_result(&mut self, op: KernelOp, result: Result<(), Errno>) {
+        let Err(errno) = result else { return };
+        self.stats.kernel_failures += 1;
+        match op {
+            KernelOp::AddHostRoute(route) => {
+                log::warn!("installing host route {} failed: errno {}", route.dst, errno.0);
+                if self.installed_routes.get(&route.dst) == Some(&route) {
+                    self.installed_routes.remove(&route.dst);
+                }
+                let addr = self.to_internal(route.dst);
+                self.demote_to_tentative(&addr);
+            }
+            KernelOp::AddNodeClientIp(addr) if errno == Errno::EEXIST => {
+                log::debug!("node-client IP {addr} was already on loopback: adopted");
+                self.stats.kernel_failures -= 1;
+            }
+            KernelOp::DelHostRoute(_)
+            | KernelOp::DelNeighbour { .. }
+            | KernelOp::DelNodeClientIp(_)
+            | KernelOp::DelPrefixRoute(_)
+                if errno.is_absent() =>
+            {
+                log::debug!("{op:?}: already gone");
+                self.stats.kernel_failures -= 1;
+            }
+            other => log::warn!("kernel operation {other:?} failed: errno {}", errno.0),
+        }
+    }
+
+    fn handle_route(&mut self, route: RouteEvent) {
+        if route.deleted || route.kind != RouteKind::Unicast || route.metric >= 0xffff {
+            return;
+        }
+        let host_len = if route.dst.is_ipv4() { 32 } else { 128 };
+        if route.prefix_len != host_len {
+            return;
+        }
+        let addr = self.to_internal(route.dst);
+        self.reinject(&addr);
+    }
+}

@@ -1,0 +1,141 @@
+//! The intercom duplicate cache (intercom.md §8.2).
+//!
+//! Keyed on the whole datagram except the ttl byte: sender, nonce and type alone are not
+//! enough, because deployed C peers reuse one nonce for every packet they send, and keying on
+//! it would drop their SEEK for a second address or CLAIM for a second client (the very bug
+//! C peers suffer from each other). Entries expire after a fixed lifetime and the cache is
+//! bounded; when full, the oldest entry goes first.
+
+use crate::time::{Duration, Instant};
+use std::collections::{BTreeMap, VecDeque};
+
+pub const LIFETIME: Duration = Duration::from_secs(10);
+pub const CAPACITY: usize = 1024;
+
+/// Offset of the ttl byte, the only byte a forwarder changes.
+const TTL_OFFSET: usize = 1;
+
+#[derive(Debug, Default)]
+pub struct DupCache {
+    /// key -> (insertion time, the reply sent for it, if any: the ACK for an INFO)
+    entries: BTreeMap<Vec<u8>, (Instant, Option<Vec<u8>>)>,
+    order: VecDeque<(Instant, Vec<u8>)>,
+}
+
+/// The cache key of a datagram: every byte but the ttl.
+pub fn key_of(datagram: &[u8]) -> Vec<u8> {
+    let mut key = datagram.to_vec();
+    if let Some(ttl) = key.get_mut(TTL_OFFSET) {
+        *ttl = 0;
+    }
+    key
+}
+
+/// The result of a lookup-and-insert.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    New,
+    /// Seen before; carries the reply remembered for it.
+    Duplicate(Option<Vec<u8>>),
+}
+
+impl DupCache {
+    /// Looks `key` up; a miss inserts it.
+    pub fn check_and_insert(&mut self, now: Instant, key: Vec<u8>) -> Seen {
+        self.expire(now);
+        if let Some((_, reply)) = self.entries.get(&key) {
+            return Seen::Duplicate(reply.clone());
+        }
+        while self.entries.len() >= CAPACITY {
+            match self.order.pop_front() {
+                Some((_, oldest)) => {
+                    self.entries.remove(&oldest);
+                }
+                None => break,
+            }
+        }
+        self.entries.insert(key.clone(), (now, None));
+        self.order.push_back((now, key));
+        Seen::New
+    }
+
+    /// Remembers the reply sent for `key`, so a retransmission gets the identical reply.
+    pub fn set_reply(&mut self, key: &[u8], reply: Vec<u8>) {
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.1 = Some(reply);
+        }
+    }
+
+    /// Drops entries older than the lifetime.
+    pub fn expire(&mut self, now: Instant) {
+        while let Some((inserted, _)) = self.order.front() {
+            if now.saturating_since(*inserted) < LIFETIME {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_front() {
+                self.entries.remove(&key);
+            }
+        }
+    }
+
+    /// When the oldest entry expires, for the timer index.
+    pub fn next_expiry(&self) -> Option<Instant> {
+        self.order.front().map(|(inserted, _)| *inserted + LIFETIME)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn ttl_does_not_change_the_key() {
+        assert_eq!(key_of(&[0, 255, 0, 0, 9]), key_of(&[0, 254, 0, 0, 9]));
+        assert_ne!(key_of(&[0, 255, 0, 0, 9]), key_of(&[0, 255, 0, 0, 8]));
+        assert_eq!(key_of(&[]), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn entries_expire_after_ten_seconds() {
+        let mut cache = DupCache::default();
+        assert_eq!(cache.check_and_insert(t(0), vec![1]), Seen::New);
+        assert_eq!(cache.check_and_insert(t(9_999), vec![1]), Seen::Duplicate(None));
+        assert_eq!(cache.next_expiry(), Some(t(10_000)));
+        assert_eq!(cache.check_and_insert(t(10_000), vec![1]), Seen::New);
+    }
+
+    #[test]
+    fn remembers_the_reply() {
+        let mut cache = DupCache::default();
+        cache.check_and_insert(t(0), vec![2]);
+        cache.set_reply(&[2], vec![7, 7]);
+        assert_eq!(cache.check_and_insert(t(1), vec![2]), Seen::Duplicate(Some(vec![7, 7])));
+    }
+
+    #[test]
+    fn stays_bounded_and_evicts_the_oldest() {
+        let mut cache = DupCache::default();
+        for i in 0..(CAPACITY as u32 + 10) {
+            cache.check_and_insert(t(0), i.to_be_bytes().to_vec());
+        }
+        assert_eq!(cache.len(), CAPACITY);
+        assert_eq!(cache.check_and_insert(t(1), 0u32.to_be_bytes().to_vec()), Seen::New);
+        let last = CAPACITY as u32 + 9;
+        assert_eq!(
+            cache.check_and_insert(t(1), last.to_be_bytes().to_vec()),
+            Seen::Duplicate(None)
+        );
+    }
+}

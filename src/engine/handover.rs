@@ -1,0 +1,480 @@
+//! The intercom side: the claim decision, CLAIM / INFO / ACK cycles with their retries,
+//! received datagrams (SEEK forwarding included) and the DAD probe cycle
+//! (intercom.md §5–§9, behaviour.md §6, §12.3).
+
+use super::clients::{Decision, SolicitMode};
+use super::dedup::{self, Seen};
+use super::{Datagram, Destination, Engine, Errno, KernelOp, LookupAnswer, LookupToken, Output, TimerKey};
+use crate::time::{Duration, Instant};
+use crate::wire::intercom::{self, Header, Info, Message, Repr};
+use crate::wire::MacAddr;
+use std::net::Ipv6Addr;
+
+pub const CLAIM_INTERVAL: Duration = Duration::from_millis(300);
+pub const CLAIM_SENDS: u8 = 16;
+pub const INFO_INTERVAL: Duration = Duration::from_millis(500);
+pub const INFO_SENDS: u8 = 16;
+/// INFO content is accepted this long after a CLAIM cycle ended (behaviour.md §14).
+pub const CLAIM_WINDOW: Duration = Duration::from_secs(10);
+pub const DAD_INTERVAL: Duration = Duration::from_millis(300);
+pub const DAD_SENDS: u8 = 16;
+
+/// One CLAIM cycle: every transmission is the same datagram (same nonce).
+#[derive(Clone, Debug)]
+pub(super) struct ClaimCycle {
+    dst: Ipv6Addr,
+    bytes: Vec<u8>,
+    sends_left: u8,
+    next_at: Instant,
+}
+
+/// One INFO cycle, until ACKed or out of transmissions.
+#[derive(Clone, Debug)]
+pub(super) struct InfoCycle {
+    dst: Ipv6Addr,
+    bytes: Vec<u8>,
+    sends_left: u8,
+    next_at: Instant,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct DadProbe {
+    sends_left: u8,
+    next_at: Instant,
+}
+
+/// How a datagram reached us; only multicast on a mesh interface is ever forwarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arrival {
+    Multicast,
+    Unicast,
+}
+
+impl Engine {
+    fn header(&mut self, ttl: u8) -> Header {
+        Header {
+            ttl,
+            nonce: self.rng.nonce(),
+            sender: self.cfg.node_ip,
+        }
+    }
+
+    fn send_unicast(&mut self, dst: Ipv6Addr, bytes: Vec<u8>) {
+        self.out.push_back(Output::Intercom {
+            dst: Destination::Unicast(dst),
+            bytes,
+        });
+    }
+
+    /// Sends on every mesh interface that is up; returns how many copies went out.
+    fn send_multicast(&mut self, bytes: &[u8]) -> usize {
+        let ifindexes = self.mesh_ifindexes_up();
+        for ifindex in &ifindexes {
+            self.out.push_back(Output::Intercom {
+                dst: Destination::Multicast { ifindex: *ifindex },
+                bytes: bytes.to_vec(),
+            });
+        }
+        ifindexes.len()
+    }
+
+    // ----- the claim decision -----
+
+    /// Asks the kernel whether some node routes this client's node-client IP (§6.1).
+    pub(super) fn take_claim_decision(&mut self, mac: MacAddr) {
+        if self.stopping {
+            return;
+        }
+        let ncip = self.node_client_ip(&mac);
+        if let Some(client) = self.clients.get_mut(&mac) {
+            client.decision = Decision::Looking;
+            self.out.push_back(Output::Kernel(KernelOp::LookupRoute {
+                token: LookupToken::ClaimDecision(mac),
+                addr: ncip,
+            }));
+        }
+    }
+
+    pub(super) fn handle_lookup(&mut self, token: LookupToken, addr: Ipv6Addr, answer: LookupAnswer) {
+        match token {
+            LookupToken::HasRoute(conn) => {
+                let text = self.pending_has_route.remove(&conn).unwrap_or_else(|| addr.to_string());
+                let found = answer != LookupAnswer::NoRoute;
+                let bytes = super::control::render_has_route(&text, found).into_bytes();
+                self.out.push_back(Output::ControlReply { conn, bytes });
+            }
+            LookupToken::ClaimDecision(mac) => {
+                let waiting = self
+                    .clients
+                    .get(&mac)
+                    .is_some_and(|c| c.decision == Decision::Looking);
+                if !waiting || addr != self.node_client_ip(&mac) {
+                    return;
+                }
+                match answer {
+                    LookupAnswer::NoRoute => self.assign_node_client_ip(mac),
+                    LookupAnswer::Local => {
+                        // Left by an earlier run of this node: adopt, never claim from ourselves.
+                        log::info!("{mac}: node-client IP {addr} already here, adopted");
+                        self.node_client_ips.insert(addr);
+                        if let Some(client) = self.clients.get_mut(&mac) {
+                            client.decision = Decision::Assigned;
+                        }
+                    }
+                    LookupAnswer::Route => self.start_claim(mac),
+                }
+            }
+        }
+    }
+
+    pub(super) fn assign_node_client_ip(&mut self, mac: MacAddr) {
+        let ncip = self.node_client_ip(&mac);
+        let Some(client) = self.clients.get_mut(&mac) else {
+            return;
+        };
+        client.decision = Decision::Assigned;
+        if self.node_client_ips.insert(ncip) {
+            self.out.push_back(Output::Kernel(KernelOp::AddNodeClientIp(ncip)));
+        }
+    }
+
+    // ----- CLAIM -----
+
+    fn start_claim(&mut self, mac: MacAddr) {
+        if self.claims.contains_key(&mac) {
+            return;
+        }
+        let dst = self.node_client_ip(&mac);
+        let repr = Repr {
+            header: self.header(intercom::TTL_UNICAST),
+            message: Message::Claim { mac },
+        };
+        let bytes = repr.to_bytes();
+        log::info!("{mac}: served elsewhere, claiming it from {dst}");
+        self.stats.claim_out += 1;
+        self.send_unicast(dst, bytes.clone());
+        let next_at = self.now + CLAIM_INTERVAL;
+        self.claims.insert(
+            mac,
+            ClaimCycle {
+                dst,
+                bytes,
+                sends_left: CLAIM_SENDS - 1,
+                next_at,
+            },
+        );
+        if let Some(client) = self.clients.get_mut(&mac) {
+            client.decision = Decision::Claiming;
+        }
+        self.timers.set(TimerKey::Claim(mac), Some(next_at));
+    }
+
+    pub(super) fn service_claim(&mut self, mac: MacAddr) {
+        let now = self.now;
+        let Some(cycle) = self.claims.get_mut(&mac) else {
+            return;
+        };
+        if cycle.next_at > now {
+            let at = cycle.next_at;
+            self.timers.set(TimerKey::Claim(mac), Some(at));
+            return;
+        }
+        if cycle.sends_left == 0 {
+            // One interval after the last CLAIM and still no INFO: take the client as new.
+            log::info!("{mac}: no INFO for the CLAIM, taking it over without");
+            self.stats.claim_timeouts += 1;
+            self.end_claim(mac);
+            self.assign_node_client_ip(mac);
+            return;
+        }
+        cycle.sends_left -= 1;
+        cycle.next_at = now + CLAIM_INTERVAL;
+        let (dst, bytes, at) = (cycle.dst, cycle.bytes.clone(), cycle.next_at);
+        self.stats.claim_out += 1;
+        self.send_unicast(dst, bytes);
+        self.timers.set(TimerKey::Claim(mac), Some(at));
+    }
+
+    /// Stops a running CLAIM cycle and opens the window in which its INFO is still accepted.
+    pub(super) fn end_claim(&mut self, mac: MacAddr) {
+        if self.claims.remove(&mac).is_some() {
+            self.timers.set(TimerKey::Claim(mac), None);
+            let until = self.now + CLAIM_WINDOW;
+            self.claim_windows.insert(mac, until);
+            self.timers.set(TimerKey::ClaimWindow(mac), Some(until));
+        }
+    }
+
+    pub(super) fn handle_send_failed(&mut self, dst: Ipv6Addr, errno: Errno) {
+        self.stats.intercom_send_failures += 1;
+        let claimed = self
+            .claims
+            .iter()
+            .find(|(_, c)| c.dst == dst)
+            .map(|(mac, _)| *mac);
+        if let Some(mac) = claimed {
+            // Nobody routes the node-client IP any more: nothing to hand over.
+            log::info!("{mac}: CLAIM to {dst} not deliverable (errno {}), taking it over", errno.0);
+            self.end_claim(mac);
+            self.assign_node_client_ip(mac);
+        } else {
+            log::debug!("intercom send to {dst} failed: errno {}", errno.0);
+        }
+    }
+
+    // ----- INFO -----
+
+    fn start_info(&mut self, mac: MacAddr, dst: Ipv6Addr, addresses: Vec<Ipv6Addr>) {
+        if self.infos.contains_key(&mac) {
+            return;
+        }
+        let repr = Repr {
+            header: self.header(intercom::TTL_UNICAST),
+            message: Message::Info(Info {
+                mac,
+                lease: 0,
+                plat: self.cfg.plat_prefix.map_or(Ipv6Addr::UNSPECIFIED, |p| p.addr()),
+                addresses,
+            }),
+        };
+        let bytes = repr.to_bytes();
+        self.stats.info_out += 1;
+        self.send_unicast(dst, bytes.clone());
+        let next_at = self.now + INFO_INTERVAL;
+        self.infos.insert(
+            mac,
+            InfoCycle {
+                dst,
+                bytes,
+                sends_left: INFO_SENDS - 1,
+                next_at,
+            },
+        );
+        self.timers.set(TimerKey::Info(mac), Some(next_at));
+    }
+
+    pub(super) fn service_info(&mut self, mac: MacAddr) {
+        let now = self.now;
+        let Some(cycle) = self.infos.get_mut(&mac) else {
+            return;
+        };
+        if cycle.next_at > now {
+            let at = cycle.next_at;
+            self.timers.set(TimerKey::Info(mac), Some(at));
+            return;
+        }
+        cycle.sends_left -= 1;
+        cycle.next_at = now + INFO_INTERVAL;
+        let (dst, bytes, at, last) = (cycle.dst, cycle.bytes.clone(), cycle.next_at, cycle.sends_left == 0);
+        self.stats.info_out += 1;
+        self.send_unicast(dst, bytes);
+        if last {
+            // Out of transmissions without an ACK: dropped silently, as deployed peers do.
+            self.infos.remove(&mac);
+        } else {
+            self.timers.set(TimerKey::Info(mac), Some(at));
+        }
+    }
+
+    // ----- receiving -----
+
+    fn classify(&self, d: &Datagram) -> Option<Arrival> {
+        if d.dst == intercom::GROUP {
+            return self.is_mesh_if(d.ifindex).then_some(Arrival::Multicast);
+        }
+        if d.dst == self.cfg.node_ip || self.node_client_ips.contains(&d.dst) {
+            return Some(Arrival::Unicast);
+        }
+        None
+    }
+
+    pub(super) fn handle_datagram(&mut self, d: Datagram) {
+        if self.stopping {
+            return;
+        }
+        let Some(arrival) = self.classify(&d) else {
+            self.stats.intercom_not_for_us += 1;
+            return;
+        };
+        let repr = match Repr::parse(&d.bytes) {
+            Ok(repr) => repr,
+            Err(error) => {
+                self.stats.intercom_malformed += 1;
+                if self.log_limiter.allow(self.now) {
+                    log::debug!("dropping malformed intercom packet from {}: {error}", d.src);
+                }
+                return;
+            }
+        };
+        let sender = repr.header.sender;
+        if sender == self.cfg.node_ip {
+            self.stats.intercom_own += 1;
+            return;
+        }
+        let key = dedup::key_of(&d.bytes);
+        match self.dedup.check_and_insert(self.now, key.clone()) {
+            Seen::Duplicate(reply) => {
+                self.stats.intercom_duplicates += 1;
+                // A retransmitted INFO means our ACK was lost: send the same ACK again.
+                if let (Message::Info(_), Some(ack)) = (&repr.message, reply) {
+                    self.stats.ack_out += 1;
+                    self.send_unicast(sender, ack);
+                }
+                return;
+            }
+            Seen::New => self.timers.set(TimerKey::DupCache, self.dedup.next_expiry()),
+        }
+        match repr.message {
+            Message::Seek { addresses } => {
+                self.stats.seek_in += 1;
+                self.handle_seek(&addresses, arrival, repr.header.ttl, &d.bytes);
+            }
+            Message::Claim { mac } => {
+                self.stats.claim_in += 1;
+                self.handle_claim(sender, mac);
+            }
+            Message::Info(info) => {
+                self.stats.info_in += 1;
+                self.handle_info(sender, info, &key);
+            }
+            Message::Ack { mac } => {
+                self.stats.ack_in += 1;
+                self.handle_ack(sender, mac);
+            }
+        }
+    }
+
+    /// SEEK: solicit locally, and flood on with ttl − 1 if it came by multicast (§5.1, §7).
+    fn handle_seek(&mut self, addresses: &[Ipv6Addr], arrival: Arrival, ttl: u8, bytes: &[u8]) {
+        for addr in addresses {
+            if self.in_client_prefix(addr) {
+                self.solicit(*addr, SolicitMode::Discover);
+            }
+        }
+        if arrival == Arrival::Multicast && ttl > 1 {
+            let mut forwarded = bytes.to_vec();
+            if let Some(byte) = forwarded.get_mut(1) {
+                *byte = ttl - 1;
+            }
+            if self.send_multicast(&forwarded) > 0 {
+                self.stats.seek_forwarded += 1;
+            }
+        }
+    }
+
+    /// CLAIM: hand over a current client (and give it up), or answer from the old-clients
+    /// memory; ignore anything else (§5.2). Never forwarded.
+    fn handle_claim(&mut self, sender: Ipv6Addr, mac: MacAddr) {
+        if let Some(client) = self.clients.get(&mac) {
+            let addresses = client.info_addresses(intercom::MAX_ADDRESSES_PER_TLV);
+            log::info!("{mac}: claimed by {sender}, handing over {} address(es)", addresses.len());
+            self.stats.handovers_out += 1;
+            self.start_info(mac, sender, addresses);
+            self.delete_client(mac, "claimed by another node");
+        } else if let Some(old) = self.old_clients.get(&mac) {
+            let addresses = old.addresses.clone();
+            self.start_info(mac, sender, addresses);
+        } else {
+            self.stats.claims_for_unknown_clients += 1;
+        }
+    }
+
+    /// INFO: always ACKed; its content is taken only for a client we are claiming, or have
+    /// just claimed, and then every address in a client prefix becomes ACTIVE (§5.3).
+    fn handle_info(&mut self, sender: Ipv6Addr, info: Info, key: &[u8]) {
+        let ack = Repr {
+            header: self.header(intercom::TTL_UNICAST),
+            message: Message::Ack { mac: info.mac },
+        }
+        .to_bytes();
+        self.dedup.set_reply(key, ack.clone());
+        self.stats.ack_out += 1;
+        self.send_unicast(sender, ack);
+
+        let mac = info.mac;
+        let expected = self.claims.contains_key(&mac) || self.claim_windows.contains_key(&mac);
+        if !self.clients.contains_key(&mac) || !expected {
+            self.stats.infos_ignored += 1;
+            log::debug!("{mac}: INFO from {sender} not expected, content ignored");
+            return;
+        }
+        self.end_claim(mac);
+        self.stats.handovers_in += 1;
+        let Some(ifindex) = self.clients.get(&mac).map(|c| c.ifindex) else {
+            return;
+        };
+        for addr in &info.addresses {
+            // FIX: every address, not only those already known here (C's inverted merge).
+            self.add_address(*addr, mac, ifindex);
+        }
+        if let Some(client) = self.clients.get_mut(&mac) {
+            client.plat = (!info.plat.is_unspecified()).then_some(info.plat);
+        }
+        log::info!("{mac}: taken over from {sender} with {} address(es)", info.addresses.len());
+        self.assign_node_client_ip(mac);
+    }
+
+    /// ACK: stops the INFO cycle, but only when it comes from the node the INFO went to.
+    fn handle_ack(&mut self, sender: Ipv6Addr, mac: MacAddr) {
+        if self.infos.get(&mac).is_some_and(|cycle| cycle.dst == sender) {
+            self.infos.remove(&mac);
+            self.timers.set(TimerKey::Info(mac), None);
+        } else {
+            self.stats.acks_ignored += 1;
+        }
+    }
+
+    /// Originates a SEEK for `addr` on every mesh interface (fresh nonce each time).
+    pub(super) fn originate_seek(&mut self, addr: Ipv6Addr) {
+        let repr = Repr {
+            header: self.header(intercom::TTL_MULTICAST),
+            message: Message::Seek { addresses: vec![addr] },
+        };
+        if self.send_multicast(&repr.to_bytes()) > 0 {
+            self.stats.seek_out += 1;
+        }
+    }
+
+    // ----- DAD probe cycle (behaviour.md §12.3) -----
+
+    pub(super) fn start_dad_probe(&mut self, target: Ipv6Addr) {
+        if !self.in_client_prefix(&target)
+            || self.dad.contains_key(&target)
+            || self.clients.values().any(|c| c.address(&target).is_some())
+        {
+            return;
+        }
+        self.solicit(target, SolicitMode::Discover);
+        let next_at = self.now + DAD_INTERVAL;
+        self.dad.insert(
+            target,
+            DadProbe {
+                sends_left: DAD_SENDS - 1,
+                next_at,
+            },
+        );
+        self.timers.set(TimerKey::Dad(target), Some(next_at));
+    }
+
+    pub(super) fn service_dad(&mut self, target: Ipv6Addr) {
+        let known = self.clients.values().any(|c| c.address(&target).is_some());
+        let now = self.now;
+        let Some(probe) = self.dad.get_mut(&target) else {
+            return;
+        };
+        if known || probe.sends_left == 0 {
+            self.dad.remove(&target);
+            return;
+        }
+        probe.sends_left -= 1;
+        probe.next_at = now + DAD_INTERVAL;
+        let at = probe.next_at;
+        let more = probe.sends_left > 0;
+        self.solicit(target, SolicitMode::Discover);
+        if more {
+            self.timers.set(TimerKey::Dad(target), Some(at));
+        } else {
+            self.dad.remove(&target);
+        }
+    }
+}

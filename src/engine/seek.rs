@@ -1,0 +1,151 @@
+//! Unknown destinations: packets the kernel routed into the tun device because no host route
+//! covers them yet. They wait, bounded, while the node solicits locally and SEEKs mesh-wide,
+//! and are re-injected in order as soon as a host route appears (behaviour.md §10).
+
+use super::clients::SolicitMode;
+use super::{Engine, Output, TimerKey};
+use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub const LOCAL_SOLICIT_INTERVAL: Duration = Duration::from_secs(3);
+pub const SEEK_DELAY: Duration = Duration::from_millis(300);
+pub const SEEK_INTERVAL: Duration = Duration::from_secs(3);
+pub const PACKET_LIFETIME: Duration = Duration::from_secs(5);
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
+pub const MAX_PACKETS_PER_DESTINATION: usize = 64;
+pub const MAX_DESTINATIONS: usize = 256;
+pub const MAX_QUEUED_BYTES: usize = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub(super) struct Seek {
+    packets: VecDeque<(Instant, Vec<u8>)>,
+    next_local_at: Instant,
+    next_seek_at: Instant,
+    purge_at: Instant,
+}
+
+impl Seek {
+    fn deadline(&self) -> Instant {
+        self.next_local_at.min(self.next_seek_at).min(self.purge_at)
+    }
+}
+
+/// The destination of an IP packet read from the tun, if it is one.
+fn destination(packet: &[u8]) -> Option<IpAddr> {
+    match packet.first()? >> 4 {
+        6 => {
+            let bytes: [u8; 16] = packet.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
+        }
+        4 => {
+            let bytes: [u8; 4] = packet.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::V4(Ipv4Addr::from(bytes)))
+        }
+        _ => None,
+    }
+}
+
+impl Engine {
+    pub(super) fn handle_tun_packet(&mut self, packet: Vec<u8>) {
+        let Some(dst) = destination(&packet) else {
+            self.stats.tun_dropped += 1;
+            return;
+        };
+        let unroutable = match dst {
+            IpAddr::V6(v6) => v6.is_multicast(),
+            IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        };
+        let addr = self.to_internal(dst);
+        if unroutable || !self.in_client_prefix(&addr) || self.stopping {
+            self.stats.tun_dropped += 1;
+            return;
+        }
+        if self.clients.values().any(|c| c.address(&addr).is_some_and(|a| a.state.is_active())) {
+            // The route to a client of ours appeared just after the kernel queued the packet.
+            self.stats.reinjected += 1;
+            self.out.push_back(Output::Reinject(packet));
+            return;
+        }
+        let now = self.now;
+        let full = self.seek_bytes + packet.len() > MAX_QUEUED_BYTES
+            || (!self.seeks.contains_key(&addr) && self.seeks.len() >= MAX_DESTINATIONS)
+            || self
+                .seeks
+                .get(&addr)
+                .is_some_and(|s| s.packets.len() >= MAX_PACKETS_PER_DESTINATION);
+        if full {
+            self.stats.limit_queue += 1;
+            return;
+        }
+        self.seek_bytes += packet.len();
+        let first = !self.seeks.contains_key(&addr);
+        let seek = self.seeks.entry(addr).or_insert_with(|| Seek {
+            packets: VecDeque::new(),
+            next_local_at: now + LOCAL_SOLICIT_INTERVAL,
+            next_seek_at: now + SEEK_DELAY,
+            purge_at: now + PACKET_LIFETIME,
+        });
+        seek.packets.push_back((now, packet));
+        let deadline = seek.deadline();
+        if first {
+            self.solicit(addr, SolicitMode::Discover);
+            self.timers.set(TimerKey::Seek(addr), Some(deadline));
+        }
+    }
+
+    pub(super) fn service_seek(&mut self, addr: Ipv6Addr) {
+        let now = self.now;
+        let Some(seek) = self.seeks.get_mut(&addr) else {
+            return;
+        };
+        let mut expired = 0;
+        if seek.purge_at <= now {
+            while seek
+                .packets
+                .front()
+                .is_some_and(|(at, _)| now.saturating_since(*at) >= PACKET_LIFETIME)
+            {
+                if let Some((_, packet)) = seek.packets.pop_front() {
+                    self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
+                    expired += 1;
+                }
+            }
+            seek.purge_at = now + PURGE_INTERVAL;
+        }
+        self.stats.tun_expired += expired;
+        if seek.packets.is_empty() {
+            self.seeks.remove(&addr);
+            return;
+        }
+        let local_due = seek.next_local_at <= now;
+        let seek_due = seek.next_seek_at <= now;
+        if local_due {
+            seek.next_local_at = now + LOCAL_SOLICIT_INTERVAL;
+        }
+        if seek_due {
+            seek.next_seek_at = now + SEEK_INTERVAL;
+        }
+        let deadline = seek.deadline();
+        self.timers.set(TimerKey::Seek(addr), Some(deadline));
+        if local_due {
+            self.solicit(addr, SolicitMode::Discover);
+        }
+        if seek_due {
+            self.originate_seek(addr);
+        }
+    }
+
+    /// A host route to `addr` exists now: release its waiting packets in arrival order.
+    pub(super) fn reinject(&mut self, addr: &Ipv6Addr) {
+        let Some(seek) = self.seeks.remove(addr) else {
+            return;
+        };
+        self.timers.set(TimerKey::Seek(*addr), None);
+        for (_, packet) in seek.packets {
+            self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
+            self.stats.reinjected += 1;
+            self.out.push_back(Output::Reinject(packet));
+        }
+    }
+}

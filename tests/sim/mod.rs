@@ -1,0 +1,699 @@
+//! An in-process mesh: N engines, each with a fake kernel that answers operations as
+//! rtnetlink would, joined by a fake network in which host routes and node-client IPs become
+//! visible to the other nodes after a routing delay (per hop), unicast reaches whichever node
+//! owns the destination in the sender's view, and multicast floods hop by hop. Loss, delay
+//! and duplication come from a seeded PRNG, so a seed reproduces a run exactly.
+#![allow(dead_code)]
+
+use l3roamd::engine::rng::Rng;
+use l3roamd::engine::*;
+use l3roamd::prefix::IpPrefix;
+use l3roamd::time::{Duration, Instant};
+use l3roamd::wire::intercom::{self, MessageType};
+use l3roamd::wire::MacAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
+
+pub const CLIENT_IF: u32 = 3;
+pub const MESH_IF: u32 = 2;
+/// Client-side interface MAC of every node (only sent in NS options).
+pub const NODE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xaa, 0xff]);
+
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Per-hop delay before a node's route change is visible to its neighbours.
+    pub routing_delay: Duration,
+    /// Per-hop delay of an intercom datagram: uniform in [min, max].
+    pub link_delay_min: Duration,
+    pub link_delay_max: Duration,
+    /// Per-hop loss and duplication, in parts per thousand.
+    pub loss_permille: u32,
+    pub dup_permille: u32,
+    /// Kernel neighbour timing when a client has left: REACHABLE -> PROBE, PROBE -> FAILED,
+    /// FAILED -> deleted.
+    pub nud_reachable: Duration,
+    pub nud_probe: Duration,
+    pub nud_gc: Duration,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Params {
+            routing_delay: Duration::from_millis(500),
+            link_delay_min: Duration::from_millis(1),
+            link_delay_max: Duration::from_millis(5),
+            loss_permille: 0,
+            dup_permille: 0,
+            nud_reachable: Duration::from_secs(30),
+            nud_probe: Duration::from_secs(3),
+            nud_gc: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Nud {
+    Reachable,
+    Probe,
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+struct NeighEntry {
+    mac: MacAddr,
+    state: Nud,
+    since: Instant,
+}
+
+/// What one node's kernel holds: what the engine installed, as rtnetlink would keep it.
+#[derive(Debug, Default)]
+pub struct FakeKernel {
+    pub routes: BTreeSet<HostRoute>,
+    pub node_client_ips: BTreeSet<Ipv6Addr>,
+    neighbours: BTreeMap<IpAddr, NeighEntry>,
+}
+
+pub struct Node {
+    pub name: String,
+    pub ip: Ipv6Addr,
+    pub engine: Engine,
+    pub kernel: FakeKernel,
+    pub neighbours: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimClient {
+    pub mac: MacAddr,
+    /// Internal (16-byte) addresses; IPv4 ones in ::ffff:0:0/96.
+    pub addrs: Vec<Ipv6Addr>,
+    pub at: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Input(usize, Input),
+    /// A route announcement of `owner` for `addr` became visible at `viewer`.
+    RouteVisible { viewer: usize, addr: Ipv6Addr },
+    /// The client talks to its node: the kernel confirms its neighbour entries.
+    ClientTalks { client: usize, node: usize },
+    NudSweep,
+}
+
+/// One intercom datagram put on the wire by a node (before loss).
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub at: Instant,
+    pub from: usize,
+    pub kind: Option<MessageType>,
+}
+
+pub struct Mesh {
+    pub now: Instant,
+    pub nodes: Vec<Node>,
+    pub clients: Vec<SimClient>,
+    pub params: Params,
+    rng: Rng,
+    queue: BTreeMap<(Instant, u64), Event>,
+    seq: u64,
+    /// (owner, addr) -> announcement intervals [start, end).
+    announcements: BTreeMap<(usize, Ipv6Addr), Vec<(Instant, Option<Instant>)>>,
+    hops: Vec<Vec<u32>>,
+    pub sent: Vec<Sent>,
+    pub reinjected: Vec<(usize, Vec<u8>)>,
+    pub prefix: IpPrefix,
+    pub steps: u64,
+}
+
+pub fn node_ip(i: usize) -> Ipv6Addr {
+    Ipv6Addr::new(0xfd00, 0x5523, 0, 0, 0, 0, 0, i as u16 + 1)
+}
+
+pub fn client_mac(i: usize) -> MacAddr {
+    MacAddr([0x02, 0x11, 0x22, 0x33, (i >> 8) as u8, i as u8])
+}
+
+impl Mesh {
+    /// Nodes joined by the given undirected mesh links.
+    pub fn new(n: usize, links: &[(usize, usize)], params: Params, seed: u64) -> Mesh {
+        let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
+        let mut nodes: Vec<Node> = (0..n)
+            .map(|i| {
+                let mut cfg = EngineConfig::for_node(node_ip(i), prefix);
+                cfg.client_prefixes.push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
+                let mut engine = Engine::with_seed(cfg, seed.wrapping_mul(1000).wrapping_add(i as u64), Instant::ZERO);
+                for link in [
+                    Link { ifindex: MESH_IF, name: "mesh0".into(), up: true, mac: None, master: None },
+                    Link { ifindex: CLIENT_IF, name: "local-node".into(), up: true, mac: Some(NODE_MAC), master: None },
+                ] {
+                    engine.handle_input(Instant::ZERO, Input::Link(link));
+                }
+                while engine.poll_output().is_some() {}
+                Node {
+                    name: format!("node{i}"),
+                    ip: node_ip(i),
+                    engine,
+                    kernel: FakeKernel::default(),
+                    neighbours: Vec::new(),
+                }
+            })
+            .collect();
+        for &(a, b) in links {
+            nodes[a].neighbours.push(b);
+            nodes[b].neighbours.push(a);
+        }
+        let hops = (0..n).map(|from| bfs(&nodes, from)).collect();
+        let mut mesh = Mesh {
+            now: Instant::ZERO,
+            nodes,
+            clients: Vec::new(),
+            params,
+            rng: Rng::from_u64(seed ^ 0x5eed),
+            queue: BTreeMap::new(),
+            seq: 0,
+            announcements: BTreeMap::new(),
+            hops,
+            sent: Vec::new(),
+            reinjected: Vec::new(),
+            prefix,
+            steps: 0,
+        };
+        mesh.schedule(Duration::from_secs(1), Event::NudSweep);
+        mesh
+    }
+
+    /// A chain 0 - 1 - ... - (n-1).
+    pub fn chain(n: usize, params: Params, seed: u64) -> Mesh {
+        let links: Vec<(usize, usize)> = (1..n).map(|i| (i - 1, i)).collect();
+        Mesh::new(n, &links, params, seed)
+    }
+
+    pub fn add_client(&mut self, mac: MacAddr, addrs: Vec<Ipv6Addr>) -> usize {
+        self.clients.push(SimClient { mac, addrs, at: None });
+        self.clients.len() - 1
+    }
+
+    fn schedule(&mut self, after: Duration, event: Event) {
+        self.seq += 1;
+        self.queue.insert((self.now + after, self.seq), event);
+    }
+
+    fn random_delay(&mut self, min: Duration, max: Duration) -> Duration {
+        let (lo, hi) = (min.as_millis() as u32, max.as_millis() as u32);
+        Duration::from_millis(u64::from(lo + self.rng.below(hi.saturating_sub(lo) + 1)))
+    }
+
+    fn chance(&mut self, permille: u32) -> bool {
+        permille > 0 && self.rng.below(1000) < permille
+    }
+
+    /// The client associates with / plugs into `node`; it starts talking at once.
+    pub fn attach(&mut self, client: usize, node: usize) {
+        self.clients[client].at = Some(node);
+        self.schedule(Duration::from_millis(1), Event::ClientTalks { client, node });
+    }
+
+    pub fn detach(&mut self, client: usize) {
+        self.clients[client].at = None;
+    }
+
+    pub fn roam(&mut self, client: usize, node: usize) {
+        self.detach(client);
+        self.attach(client, node);
+    }
+
+    // ----- routing view -----
+
+    fn announce(&mut self, owner: usize, addr: Ipv6Addr) {
+        let intervals = self.announcements.entry((owner, addr)).or_default();
+        if intervals.last().is_some_and(|(_, end)| end.is_none()) {
+            return;
+        }
+        intervals.push((self.now, None));
+        for viewer in 0..self.nodes.len() {
+            if viewer != owner {
+                let delay = self.route_delay(owner, viewer);
+                self.schedule(delay, Event::RouteVisible { viewer, addr });
+            }
+        }
+    }
+
+    fn withdraw(&mut self, owner: usize, addr: Ipv6Addr) {
+        if let Some(last) = self.announcements.get_mut(&(owner, addr)).and_then(|v| v.last_mut()) {
+            if last.1.is_none() {
+                last.1 = Some(self.now);
+            }
+        }
+    }
+
+    fn route_delay(&self, owner: usize, viewer: usize) -> Duration {
+        self.params.routing_delay * self.hops[owner][viewer].max(1)
+    }
+
+    /// Which nodes `viewer` currently believes announce `addr`, nearest first.
+    pub fn owners_seen_by(&self, viewer: usize, addr: &Ipv6Addr) -> Vec<usize> {
+        let mut owners: Vec<usize> = (0..self.nodes.len())
+            .filter(|&owner| owner != viewer)
+            .filter(|&owner| {
+                let delay = self.route_delay(owner, viewer);
+                self.announcements.get(&(owner, *addr)).is_some_and(|intervals| {
+                    intervals.iter().any(|(start, end)| {
+                        *start + delay <= self.now && end.is_none_or(|end| end + delay > self.now)
+                    })
+                })
+            })
+            .collect();
+        owners.sort_by_key(|&o| (self.hops[viewer][o], o));
+        owners
+    }
+
+    fn holds_locally(&self, node: usize, addr: &Ipv6Addr) -> bool {
+        self.nodes[node].ip == *addr || self.nodes[node].kernel.node_client_ips.contains(addr)
+    }
+
+    // ----- running -----
+
+    /// Runs until virtual time `until`, checking `check` after every step.
+    pub fn run_until(&mut self, until: Instant, check: &mut dyn FnMut(&Mesh)) {
+        loop {
+            let next_event = self.queue.keys().next().map(|(at, _)| *at);
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.engine.poll_timeout())
+                .min();
+            let next = match (next_event, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(t) => t,
+                    None => break,
+                },
+            };
+            if next > until {
+                break;
+            }
+            self.now = next;
+            if next_event == Some(next) {
+                let key = *self.queue.keys().next().unwrap();
+                let event = self.queue.remove(&key).unwrap();
+                self.dispatch(event);
+            } else {
+                for i in 0..self.nodes.len() {
+                    if self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= next) {
+                        self.nodes[i].engine.handle_timeout(next);
+                        self.drain(i);
+                    }
+                }
+            }
+            self.steps += 1;
+            check(self);
+        }
+        self.now = until;
+    }
+
+    pub fn run_for(&mut self, d: Duration, check: &mut dyn FnMut(&Mesh)) {
+        let until = self.now + d;
+        self.run_until(until, check);
+    }
+
+    /// Feeds an input to a node now and processes what it answers.
+    pub fn input(&mut self, node: usize, input: Input) {
+        self.nodes[node].engine.handle_input(self.now, input);
+        self.drain(node);
+    }
+
+    fn dispatch(&mut self, event: Event) {
+        match event {
+            Event::Input(node, input) => self.input(node, input),
+            Event::RouteVisible { viewer, addr } => {
+                let dst = self.nodes[viewer].engine_kernel_form(&addr);
+                let prefix_len = if dst.is_ipv4() { 32 } else { 128 };
+                self.input(
+                    viewer,
+                    Input::Route(RouteEvent {
+                        dst,
+                        prefix_len,
+                        table: 254,
+                        protocol: 42,
+                        kind: RouteKind::Unicast,
+                        metric: 256,
+                        ifindex: Some(MESH_IF),
+                        deleted: false,
+                    }),
+                );
+            }
+            Event::ClientTalks { client, node } => {
+                if self.clients[client].at != Some(node) {
+                    return;
+                }
+                let mac = self.clients[client].mac;
+                for addr in self.clients[client].addrs.clone() {
+                    let kernel_addr = self.nodes[node].engine_kernel_form(&addr);
+                    self.nodes[node].kernel.neighbours.insert(
+                        kernel_addr,
+                        NeighEntry { mac, state: Nud::Reachable, since: self.now },
+                    );
+                    self.input(
+                        node,
+                        Input::Neighbour(Neighbour {
+                            ifindex: CLIENT_IF,
+                            addr: kernel_addr,
+                            mac: Some(mac),
+                            state: NeighState::Reachable,
+                            deleted: false,
+                        }),
+                    );
+                }
+                // Keeps talking while it stays.
+                self.schedule(Duration::from_secs(20), Event::ClientTalks { client, node });
+            }
+            Event::NudSweep => {
+                self.nud_sweep();
+                self.schedule(Duration::from_secs(1), Event::NudSweep);
+            }
+        }
+    }
+
+    /// The kernel's neighbour state machine for clients that left: entries nobody answers
+    /// go REACHABLE -> PROBE -> FAILED -> deleted, with the notifications rtnetlink sends.
+    fn nud_sweep(&mut self) {
+        let now = self.now;
+        for node in 0..self.nodes.len() {
+            let mut events = Vec::new();
+            let present: BTreeSet<MacAddr> = self
+                .clients
+                .iter()
+                .filter(|c| c.at == Some(node))
+                .map(|c| c.mac)
+                .collect();
+            let params = self.params.clone();
+            let entries = &mut self.nodes[node].kernel.neighbours;
+            let mut gone = Vec::new();
+            for (addr, entry) in entries.iter_mut() {
+                if present.contains(&entry.mac) {
+                    continue;
+                }
+                let age = now.saturating_since(entry.since);
+                match entry.state {
+                    Nud::Reachable if age >= params.nud_reachable => {
+                        entry.state = Nud::Probe;
+                        entry.since = now;
+                        events.push((*addr, Some(entry.mac), NeighState::Probe, false));
+                    }
+                    Nud::Probe if age >= params.nud_probe => {
+                        entry.state = Nud::Failed;
+                        entry.since = now;
+                        events.push((*addr, None, NeighState::Failed, false));
+                    }
+                    Nud::Failed if age >= params.nud_gc => {
+                        gone.push(*addr);
+                        events.push((*addr, None, NeighState::Failed, true));
+                    }
+                    _ => {}
+                }
+            }
+            for addr in gone {
+                entries.remove(&addr);
+            }
+            for (addr, mac, state, deleted) in events {
+                self.input(
+                    node,
+                    Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr, mac, state, deleted }),
+                );
+            }
+        }
+    }
+
+    /// Processes everything a node asked for.
+    fn drain(&mut self, node: usize) {
+        let mut pending: VecDeque<Output> = VecDeque::new();
+        while let Some(out) = self.nodes[node].engine.poll_output() {
+            pending.push_back(out);
+        }
+        while let Some(out) = pending.pop_front() {
+            match out {
+                Output::Kernel(op) => self.kernel_op(node, op),
+                Output::Intercom { dst, bytes } => self.send(node, dst, bytes),
+                Output::Solicit(solicitation) => self.solicited(node, solicitation),
+                Output::Reinject(packet) => self.reinjected.push((node, packet)),
+                Output::ControlReply { .. } | Output::SetLogLevel(_) => {}
+            }
+        }
+    }
+
+    fn kernel_op(&mut self, node: usize, op: KernelOp) {
+        let result = match &op {
+            KernelOp::AddHostRoute(route) => {
+                let k = &mut self.nodes[node].kernel;
+                // A replace: one route per destination and table.
+                let old: Vec<HostRoute> =
+                    k.routes.iter().filter(|r| r.dst == route.dst && r.table == route.table).copied().collect();
+                for r in old {
+                    k.routes.remove(&r);
+                }
+                k.routes.insert(*route);
+                let addr = self.nodes[node].engine_internal_form(route.dst);
+                self.announce(node, addr);
+                Ok(())
+            }
+            KernelOp::DelHostRoute(route) => {
+                if self.nodes[node].kernel.routes.remove(route) {
+                    let addr = self.nodes[node].engine_internal_form(route.dst);
+                    self.withdraw(node, addr);
+                    Ok(())
+                } else {
+                    Err(Errno::ESRCH)
+                }
+            }
+            KernelOp::AddNeighbour { addr, mac, .. } => {
+                let entry = NeighEntry { mac: *mac, state: Nud::Reachable, since: self.now };
+                self.nodes[node].kernel.neighbours.insert(*addr, entry);
+                Ok(())
+            }
+            KernelOp::DelNeighbour { addr, .. } => match self.nodes[node].kernel.neighbours.remove(addr) {
+                Some(_) => Ok(()),
+                None => Err(Errno::ENOENT),
+            },
+            KernelOp::ProbeNeighbour { addr, mac, .. } => {
+                let present = self
+                    .clients
+                    .iter()
+                    .any(|c| c.at == Some(node) && c.mac == *mac);
+                let entry = NeighEntry {
+                    mac: *mac,
+                    state: if present { Nud::Reachable } else { Nud::Probe },
+                    since: self.now,
+                };
+                self.nodes[node].kernel.neighbours.insert(*addr, entry);
+                if present {
+                    let confirm = Input::Neighbour(Neighbour {
+                        ifindex: CLIENT_IF,
+                        addr: *addr,
+                        mac: Some(*mac),
+                        state: NeighState::Reachable,
+                        deleted: false,
+                    });
+                    self.schedule(Duration::from_millis(2), Event::Input(node, confirm));
+                }
+                Ok(())
+            }
+            KernelOp::AddNodeClientIp(addr) => {
+                if self.nodes[node].kernel.node_client_ips.insert(*addr) {
+                    self.announce(node, *addr);
+                    Ok(())
+                } else {
+                    Err(Errno::EEXIST)
+                }
+            }
+            KernelOp::DelNodeClientIp(addr) => {
+                if self.nodes[node].kernel.node_client_ips.remove(addr) {
+                    self.withdraw(node, *addr);
+                    Ok(())
+                } else {
+                    Err(Errno::ENOENT)
+                }
+            }
+            KernelOp::AddPrefixRoute(_) | KernelOp::DelPrefixRoute(_) => Ok(()),
+            KernelOp::LookupRoute { token, addr } => {
+                let answer = if self.holds_locally(node, addr) {
+                    LookupAnswer::Local
+                } else if self.owners_seen_by(node, addr).is_empty() {
+                    LookupAnswer::NoRoute
+                } else {
+                    LookupAnswer::Route
+                };
+                let input = Input::RouteLookup { token: *token, addr: *addr, answer };
+                self.schedule(Duration::from_millis(1), Event::Input(node, input));
+                Ok(())
+            }
+        };
+        if let Err(errno) = result {
+            self.schedule(Duration::ZERO, Event::Input(node, Input::KernelResult { op, result: Err(errno) }));
+        }
+    }
+
+    fn send(&mut self, from: usize, dst: Destination, bytes: Vec<u8>) {
+        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| MessageType::try_from(p.msg_type()).ok());
+        self.sent.push(Sent { at: self.now, from, kind });
+        match dst {
+            Destination::Multicast { .. } => {
+                for to in self.nodes[from].neighbours.clone() {
+                    self.deliver(from, to, intercom::GROUP, MESH_IF, bytes.clone(), 1);
+                }
+            }
+            Destination::Unicast(addr) => {
+                if self.holds_locally(from, &addr) {
+                    self.deliver(from, from, addr, 1, bytes, 0);
+                    return;
+                }
+                match self.owners_seen_by(from, &addr).first() {
+                    Some(&to) => {
+                        let hops = self.hops[from][to];
+                        self.deliver(from, to, addr, MESH_IF, bytes, hops);
+                    }
+                    None => {
+                        let failed = Input::IntercomSendFailed { dst: addr, errno: Errno::ENETUNREACH };
+                        self.schedule(Duration::ZERO, Event::Input(from, failed));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Puts a datagram on the way, per hop lossy, delayed and sometimes duplicated; on
+    /// arrival the destination must still hold the address.
+    fn deliver(&mut self, from: usize, to: usize, dst: Ipv6Addr, ifindex: u32, bytes: Vec<u8>, hops: u32) {
+        let mut delay = Duration::ZERO;
+        for _ in 0..hops {
+            if self.chance(self.params.loss_permille) {
+                return;
+            }
+            delay += self.random_delay(self.params.link_delay_min, self.params.link_delay_max);
+        }
+        let copies = if hops > 0 && self.chance(self.params.dup_permille) { 2 } else { 1 };
+        for copy in 0..copies {
+            let datagram = Datagram { src: self.nodes[from].ip, dst, ifindex, bytes: bytes.clone() };
+            let event = Event::Input(to, Input::Intercom(datagram));
+            self.schedule(delay + Duration::from_millis(copy), event);
+        }
+    }
+
+    /// A node solicited an address on its client interface: a client there answers.
+    fn solicited(&mut self, node: usize, solicitation: Solicitation) {
+        let (target, answer) = match solicitation {
+            Solicitation::Neighbour { target, .. } => (target, true),
+            Solicitation::Arp { target, .. } => (Ipv4Addr4::map(target), false),
+        };
+        let Some(client) = self.clients.iter().find(|c| c.at == Some(node) && c.addrs.contains(&target)) else {
+            return;
+        };
+        let mac = client.mac;
+        let frame = if answer {
+            Snooped::Advert { ifindex: CLIENT_IF, target, mac }
+        } else {
+            let v4 = Ipv4Addr4::unmap(&target);
+            Snooped::Arp { ifindex: CLIENT_IF, reply: true, sender_mac: mac, sender_ip: v4 }
+        };
+        self.schedule(Duration::from_millis(2), Event::Input(node, Input::Snooped(frame)));
+    }
+
+    // ----- observation -----
+
+    /// Nodes whose engine serves the client: it is in their table.
+    pub fn serving(&self, client: usize) -> Vec<usize> {
+        let mac = self.clients[client].mac;
+        (0..self.nodes.len())
+            .filter(|&n| self.nodes[n].engine.client_macs().contains(&mac))
+            .collect()
+    }
+
+    /// Nodes whose kernel holds a host route for any of the client's addresses.
+    pub fn routing(&self, client: usize) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&n| {
+                self.clients[client].addrs.iter().any(|a| {
+                    let dst = self.nodes[n].engine_kernel_form(a);
+                    self.nodes[n].kernel.routes.iter().any(|r| r.dst == dst)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether `node` alone serves the client completely: every address active with its
+    /// route, the node-client IP held, and no other node routes any of its addresses.
+    pub fn served_only_by(&self, client: usize, node: usize) -> bool {
+        let c = &self.clients[client];
+        let n = &self.nodes[node];
+        let complete = c.addrs.iter().all(|a| {
+            let dst = n.engine_kernel_form(a);
+            n.kernel.routes.iter().any(|r| r.dst == dst)
+                && n.engine.client_addresses(&c.mac).iter().any(|(x, s)| x == a && *s == AddrState::Active)
+        });
+        complete
+            && n.engine.holds_node_client_ip(&c.mac)
+            && self.routing(client) == vec![node]
+            && self.serving(client) == vec![node]
+            && (0..self.nodes.len()).all(|o| o == node || !self.nodes[o].engine.holds_node_client_ip(&c.mac))
+    }
+
+    pub fn intercom_sent_since(&self, since: Instant) -> usize {
+        self.sent.iter().filter(|s| s.at >= since).count()
+    }
+
+    /// Kernel and engine agree on every node: the routes and node-client IPs in the fake
+    /// kernel are exactly those the engine believes it installed.
+    pub fn kernel_matches_engines(&self) -> Result<(), String> {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let engine_routes: BTreeSet<HostRoute> = n.engine.installed_routes().copied().collect();
+            if engine_routes != n.kernel.routes {
+                return Err(format!("node{i}: engine routes {engine_routes:?} != kernel {:?}", n.kernel.routes));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Node {
+    fn engine_kernel_form(&self, addr: &Ipv6Addr) -> IpAddr {
+        match Ipv4Addr4::try_unmap(addr) {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(*addr),
+        }
+    }
+
+    fn engine_internal_form(&self, addr: IpAddr) -> Ipv6Addr {
+        match addr {
+            IpAddr::V4(v4) => Ipv4Addr4::map(v4),
+            IpAddr::V6(v6) => v6,
+        }
+    }
+}
+
+/// The default `-4` mapping, ::ffff:0:0/96, as every simulated node uses it.
+struct Ipv4Addr4;
+
+impl Ipv4Addr4 {
+    fn map(v4: std::net::Ipv4Addr) -> Ipv6Addr {
+        v4.to_ipv6_mapped()
+    }
+    fn try_unmap(addr: &Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+        addr.to_ipv4_mapped()
+    }
+    fn unmap(addr: &Ipv6Addr) -> std::net::Ipv4Addr {
+        addr.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+fn bfs(nodes: &[Node], from: usize) -> Vec<u32> {
+    let mut dist = vec![u32::MAX; nodes.len()];
+    dist[from] = 0;
+    let mut queue = VecDeque::from([from]);
+    while let Some(n) = queue.pop_front() {
+        for &m in &nodes[n].neighbours {
+            if dist[m] == u32::MAX {
+                dist[m] = dist[n] + 1;
+                queue.push_back(m);
+            }
+        }
+    }
+    dist
+}

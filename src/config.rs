@@ -1,1 +1,922 @@
-//! The command line (placeholder, being written).
+//! The command line: words in, a validated [`Config`] (or a request for help or the version)
+//! out.
+//!
+//! Pure: no I/O, no environment, no clock. The syntax is GNU `getopt_long`'s, reproduced to
+//! the corner cases because Gluon's init script depends on them: its `-P` word starts with a
+//! space, so getopt treats it as a non-option and the C daemon keeps `fec0::/64`; we must keep
+//! it too, or our node-client IPs would differ from those of C nodes in the same mesh.
+//!
+//! The meaning is order-independent (the C daemon acted while parsing): every word is scanned
+//! first, then every value is validated, and only a complete [`Config`] reaches the daemon.
+//!
+//! `getopts` cannot tokenise this command line by itself: it stops at the first unknown
+//! option, while getopt (and therefore Gluon's deployed nodes) warns and carries on. The
+//! scanner below does the tokenising from one flag table, and `getopts` renders that same
+//! table as the `-h` text, so the two cannot drift apart.
+
+use std::fmt;
+use std::net::Ipv6Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::prefix::{IpPrefix, Prefix6, V4Mapping};
+
+/// The routing table of client host routes when `-t` is absent (the kernel's `main`).
+pub const DEFAULT_TABLE: u32 = 254;
+/// The tun device's name when `-D` is absent.
+pub const DEFAULT_TUN_NAME: &str = "l3roam0";
+/// How long a client may stay silent before it is probed, when `--liveness` is absent.
+pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(900);
+/// `--liveness` below this would probe clients that are merely idle for a moment.
+pub const MIN_LIVENESS: Duration = Duration::from_secs(10);
+/// `--liveness` above a day is almost certainly a unit mistake.
+pub const MAX_LIVENESS: Duration = Duration::from_secs(86_400);
+/// Longest interface name the kernel accepts (`IFNAMSIZ` minus the terminating NUL).
+pub const MAX_IFNAME_LEN: usize = 15;
+/// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
+pub const MAX_SOCKET_PATH_LEN: usize = 107;
+
+/// The node-client prefix when `-P` is absent: `fec0::/64`, the C daemon's default, which
+/// every deployed Gluon node uses (its `-P` never reaches getopt, see the module docs).
+pub fn default_node_client_prefix() -> Prefix6 {
+    Prefix6::new(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 64)
+}
+
+/// How much the daemon logs; `-v`, `-d` and the control command `verbosity` choose.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    /// Errors, warnings and informational events (client appeared or left, hand-over).
+    #[default]
+    Normal,
+    /// `-v`: additionally the verbose events.
+    Verbose,
+    /// `-d`: everything.
+    Debug,
+}
+
+impl LogLevel {
+    /// The `log` filter for this level. Kept here so the flags and the control command
+    /// `verbosity` cannot disagree about what a level means.
+    pub fn level_filter(self) -> log::LevelFilter {
+        match self {
+            LogLevel::Normal => log::LevelFilter::Info,
+            LogLevel::Verbose => log::LevelFilter::Debug,
+            LogLevel::Debug => log::LevelFilter::Trace,
+        }
+    }
+}
+
+/// Everything the command line decides, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `-a`: source address and `sender` of every intercom packet.
+    pub node_ip: Ipv6Addr,
+    /// `-p`, in command-line order, duplicates dropped. The implicit `fe80::/64` is not here:
+    /// the engine adds it first, as the C daemon does, so `-p fe80::/64` is a duplicate too.
+    /// IPv4 prefixes stay IPv4; they are mapped with the final `-4` by whoever needs them.
+    pub client_prefixes: Vec<IpPrefix>,
+    /// `-P`, always a /64: the C daemon ignores the given length and uses the first 64 bits
+    /// of the address, and so must we for node-client IPs to agree across the mesh.
+    pub node_client_prefix: Prefix6,
+    /// `-e`, a /96.
+    pub plat_prefix: Option<Prefix6>,
+    /// `-4`.
+    pub v4_mapping: V4Mapping,
+    /// `-i`, the first one given.
+    pub client_if: Option<String>,
+    /// `-b`.
+    pub client_bridge: Option<String>,
+    /// `-m`, in command-line order, duplicates dropped.
+    pub mesh_ifs: Vec<String>,
+    /// `-t`.
+    pub export_table: u32,
+    /// `-s`.
+    pub control_socket: Option<PathBuf>,
+    /// `-D`.
+    pub tun_name: String,
+    /// `-v` / `-d`.
+    pub log_level: LogLevel,
+    /// Cleared by `--no-netlink`: kernel neighbour and bridge FDB events.
+    pub learn_from_netlink: bool,
+    /// Cleared by `--no-nl80211`: station events.
+    pub learn_from_nl80211: bool,
+    /// Cleared by `--no-ndp`: NS snooping and NA reception.
+    pub learn_from_ndp: bool,
+    /// `--liveness`: probe a client not heard from for this long; `None` never probes.
+    pub liveness_interval: Option<Duration>,
+    /// Things the operator should hear about, one line each. Logging is not up while the
+    /// command line is parsed, so `main` logs these once it is.
+    pub warnings: Vec<String>,
+}
+
+/// What the command line asks for.
+// Built once at startup and moved straight into the daemon: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Run(Config),
+    /// `-h` / `--help`: print [`usage`] and exit successfully.
+    Help,
+    /// `-V` / `--version`: print [`version_text`] and exit successfully.
+    Version,
+}
+
+/// A command line the daemon cannot run with. `Display` is one complete line naming the
+/// flag and the offending value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageError {
+    message: String,
+}
+
+impl UsageError {
+    fn new(message: String) -> UsageError {
+        UsageError { message }
+    }
+
+    fn invalid(flag: &str, what: &str, value: &str, why: impl fmt::Display) -> UsageError {
+        UsageError::new(format!("{flag}: invalid {what} {} ({why})", shown(value)))
+    }
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Every option the daemon knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opt {
+    NodeIp,
+    ClientPrefix,
+    NodeClientPrefix,
+    PlatPrefix,
+    V4Prefix,
+    ClientIf,
+    ClientBridge,
+    MeshIf,
+    Table,
+    ControlSocket,
+    TunName,
+    ClatIf,
+    ConfigFile,
+    Debug,
+    Verbose,
+    Liveness,
+    NoNetlink,
+    NoNl80211,
+    NoNdp,
+    Help,
+    Version,
+}
+
+struct Flag {
+    opt: Opt,
+    short: Option<char>,
+    long: Option<&'static str>,
+    /// The argument's placeholder in `-h`; `None` for switches.
+    arg: Option<&'static str>,
+    help: &'static str,
+}
+
+impl Flag {
+    /// How messages refer to the flag: the short form where there is one, as users type it.
+    fn name(&self) -> String {
+        match (self.short, self.long) {
+            (Some(c), _) => format!("-{c}"),
+            (None, Some(long)) => format!("--{long}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+/// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
+/// short letters and long names are the C daemon's, plus `--liveness`. Its option string
+/// lists `d` twice, once without and once with an argument; getopt takes the first, so `-d`
+/// is a switch.
+const FLAGS: &[Flag] = &[
+    Flag {
+        opt: Opt::NodeIp,
+        short: Some('a'),
+        long: None,
+        arg: Some("ADDR"),
+        help: "node IP: the IPv6 address every intercom packet comes from, \
+               bound as [ADDR]:5523 (mandatory, exactly once)",
+    },
+    Flag {
+        opt: Opt::ClientPrefix,
+        short: Some('p'),
+        long: None,
+        arg: Some("PREFIX"),
+        help: "client prefix, IPv4 or IPv6 addr/len; repeatable, at least one \
+               (fe80::/64 is always a client prefix)",
+    },
+    Flag {
+        opt: Opt::NodeClientPrefix,
+        short: Some('P'),
+        long: None,
+        arg: Some("PREFIX"),
+        help: "node-client prefix, IPv6; its first 64 bits build the node-client IPs \
+               (default fec0::/64)",
+    },
+    Flag {
+        opt: Opt::PlatPrefix,
+        short: Some('e'),
+        long: None,
+        arg: Some("PREFIX"),
+        help: "PLAT prefix of a local NAT64 exit, an IPv6 /96 (default none)",
+    },
+    Flag {
+        opt: Opt::V4Prefix,
+        short: Some('4'),
+        long: None,
+        arg: Some("PREFIX"),
+        help: "IPv6 /96 prefix that represents IPv4 addresses (default ::ffff:0:0/96)",
+    },
+    Flag {
+        opt: Opt::ClientIf,
+        short: Some('i'),
+        long: None,
+        arg: Some("IF"),
+        help: "client interface; without one, no client detection (default none; \
+               only the first -i counts)",
+    },
+    Flag {
+        opt: Opt::ClientBridge,
+        short: Some('b'),
+        long: None,
+        arg: Some("IF"),
+        help: "client bridge (default none)",
+    },
+    Flag {
+        opt: Opt::MeshIf,
+        short: Some('m'),
+        long: None,
+        arg: Some("IF"),
+        help: "mesh interface for intercom multicast; repeatable (default none)",
+    },
+    Flag {
+        opt: Opt::Table,
+        short: Some('t'),
+        long: None,
+        arg: Some("TABLE"),
+        help: "routing table for client host routes, 1..4294967295 (default 254)",
+    },
+    Flag {
+        opt: Opt::ControlSocket,
+        short: Some('s'),
+        long: None,
+        arg: Some("PATH"),
+        help: "control socket path, at most 107 bytes (default none)",
+    },
+    Flag {
+        opt: Opt::TunName,
+        short: Some('D'),
+        long: None,
+        arg: Some("NAME"),
+        help: "tun device name (default l3roam0)",
+    },
+    Flag {
+        opt: Opt::ClatIf,
+        short: Some('n'),
+        long: None,
+        arg: Some("IF"),
+        help: "CLAT interface: accepted for compatibility and ignored",
+    },
+    Flag {
+        opt: Opt::ConfigFile,
+        short: Some('c'),
+        long: None,
+        arg: Some("FILE"),
+        help: "configuration file: accepted for compatibility and ignored",
+    },
+    Flag {
+        opt: Opt::Debug,
+        short: Some('d'),
+        long: None,
+        arg: None,
+        help: "debug logging, implies -v (default off)",
+    },
+    Flag {
+        opt: Opt::Verbose,
+        short: Some('v'),
+        long: None,
+        arg: None,
+        help: "verbose logging (default off)",
+    },
+    Flag {
+        opt: Opt::Liveness,
+        short: None,
+        long: Some("liveness"),
+        arg: Some("SECONDS"),
+        help: "probe clients not heard from for this long, 10..86400, \
+               0 disables (default 900)",
+    },
+    Flag {
+        opt: Opt::NoNetlink,
+        short: None,
+        long: Some("no-netlink"),
+        arg: None,
+        help: "do not learn clients from kernel neighbour and bridge FDB events",
+    },
+    Flag {
+        opt: Opt::NoNl80211,
+        short: None,
+        long: Some("no-nl80211"),
+        arg: None,
+        help: "do not learn clients from nl80211 station events",
+    },
+    Flag {
+        opt: Opt::NoNdp,
+        short: None,
+        long: Some("no-ndp"),
+        arg: None,
+        help: "do not learn clients from NDP (NS snooping, NA reception)",
+    },
+    Flag {
+        opt: Opt::Help,
+        short: Some('h'),
+        long: Some("help"),
+        arg: None,
+        help: "print this help and exit",
+    },
+    Flag {
+        opt: Opt::Version,
+        short: Some('V'),
+        long: Some("version"),
+        arg: None,
+        help: "print the version and exit",
+    },
+];
+
+/// The control socket's commands for `-h`, with their arguments.
+const COMMANDS: &[(&str, &str)] = &[
+    ("get_clients", "local clients and their addresses (JSON)"),
+    (
+        "get_prefixes",
+        "the -4 prefix and the client prefixes (JSON)",
+    ),
+    ("get_meshifs", "the mesh interfaces (JSON)"),
+    ("add_meshif <if>", "add a mesh interface, like -m"),
+    ("del_meshif <if>", "remove a mesh interface"),
+    ("add_prefix <prefix>", "add a client prefix, like -p"),
+    ("del_prefix <prefix>", "remove a client prefix"),
+    (
+        "add_address <addr> <mac>",
+        "treat <mac> as a client using <addr>",
+    ),
+    (
+        "del_address <addr> <mac>",
+        "remove <addr> from client <mac>",
+    ),
+    ("probe <addr> <mac>", "ask the kernel to verify a neighbour"),
+    (
+        "verbosity none|verbose|debug",
+        "logging as without -v, with -v, with -d",
+    ),
+    ("has_route <addr>", "whether a /128 route to <addr> exists"),
+];
+
+/// The `-h` text: every flag with its default, then the control socket's commands.
+pub fn usage() -> String {
+    let mut options = getopts::Options::new();
+    for flag in FLAGS {
+        let short = flag.short.map(String::from).unwrap_or_default();
+        let long = flag.long.unwrap_or("");
+        match flag.arg {
+            Some(hint) => options.optmulti(&short, long, flag.help, hint),
+            None => options.optflagmulti(&short, long, flag.help),
+        };
+    }
+    let brief = "Usage: l3roamd -a ADDR -p PREFIX [-p PREFIX]... [OPTION]...\n\
+                 Layer-3 roaming for Babel meshes. Options may be given in any order.";
+    let mut text = options.usage(brief);
+    text.push_str("\nControl socket commands (one per connection, on the -s socket):\n");
+    for (command, meaning) in COMMANDS {
+        text.push_str(&format!("    {command:<30}{meaning}\n"));
+    }
+    text
+}
+
+/// The `-V` text. Its first line, `l3roamd <version>`, is what scripts look at.
+pub fn version_text() -> String {
+    format!("l3roamd {}\n", crate::VERSION)
+}
+
+/// Parses the command line, without `argv[0]`.
+///
+/// `-h` and `-V` win over any error elsewhere on the line, as they did in the C daemon
+/// whenever they came first; of the two, the one given first counts.
+pub fn parse(args: &[String]) -> Result<Action, UsageError> {
+    let scan = scan(args);
+    for (flag, _) in &scan.found {
+        match flag.opt {
+            Opt::Help => return Ok(Action::Help),
+            Opt::Version => return Ok(Action::Version),
+            _ => {}
+        }
+    }
+    if let Some(flag) = scan.missing_argument {
+        return Err(UsageError::new(format!(
+            "{} requires an argument",
+            flag.name()
+        )));
+    }
+    let mut builder = Builder {
+        warnings: scan.warnings,
+        ..Builder::default()
+    };
+    for (flag, value) in scan.found {
+        builder.apply(flag, value.as_deref().unwrap_or(""))?;
+    }
+    builder.finish().map(Action::Run)
+}
+
+/// The command line cut into options, as getopt_long would.
+struct Scan {
+    found: Vec<(&'static Flag, Option<String>)>,
+    warnings: Vec<String>,
+    /// The last word was an option that needs an argument.
+    missing_argument: Option<&'static Flag>,
+}
+
+fn scan(args: &[String]) -> Scan {
+    let mut scan = Scan {
+        found: Vec::new(),
+        warnings: Vec::new(),
+        missing_argument: None,
+    };
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if word == "--" {
+            for rest in words.by_ref() {
+                scan.ignore_non_option(rest);
+            }
+        } else if let Some(body) = word.strip_prefix("--") {
+            scan.long_option(word, body, &mut words);
+        } else if word.len() > 1 && word.starts_with('-') {
+            scan.short_options(&word[1..], &mut words);
+        } else {
+            // Includes Gluon's " -P ..." word: getopt only looks at the first character.
+            scan.ignore_non_option(word);
+        }
+    }
+    scan
+}
+
+impl Scan {
+    fn ignore_non_option(&mut self, word: &str) {
+        self.warnings
+            .push(format!("ignoring non-option argument {}", shown(word)));
+    }
+
+    fn long_option(&mut self, word: &str, body: &str, rest: &mut std::slice::Iter<'_, String>) {
+        let (name, inline) = match body.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (body, None),
+        };
+        let flag = match find_long(name) {
+            Ok(flag) => flag,
+            Err(LongMatch::Unknown) => {
+                self.warnings
+                    .push(format!("ignoring unknown option {}", shown(word)));
+                return;
+            }
+            Err(LongMatch::Ambiguous(names)) => {
+                self.warnings.push(format!(
+                    "ignoring ambiguous option {} (could be {})",
+                    shown(word),
+                    names.join(", ")
+                ));
+                return;
+            }
+        };
+        match (flag.arg, inline) {
+            (None, Some(_)) => self.warnings.push(format!(
+                "ignoring {}: --{} takes no argument",
+                shown(word),
+                flag.long.unwrap_or(name)
+            )),
+            (None, None) => self.found.push((flag, None)),
+            (Some(_), Some(value)) => self.found.push((flag, Some(value.to_string()))),
+            (Some(_), None) => self.take_next(flag, rest),
+        }
+    }
+
+    fn short_options(&mut self, cluster: &str, rest: &mut std::slice::Iter<'_, String>) {
+        for (at, letter) in cluster.char_indices() {
+            let Some(flag) = FLAGS.iter().find(|f| f.short == Some(letter)) else {
+                self.warnings.push(format!(
+                    "ignoring unknown option {}",
+                    shown(&format!("-{letter}"))
+                ));
+                continue;
+            };
+            if flag.arg.is_none() {
+                self.found.push((flag, None));
+                continue;
+            }
+            // The rest of the word is the argument (-p2001:db8::/64); only if nothing is
+            // left does the next word become it, whatever it looks like.
+            let attached = &cluster[at + letter.len_utf8()..];
+            if attached.is_empty() {
+                self.take_next(flag, rest);
+            } else {
+                self.found.push((flag, Some(attached.to_string())));
+            }
+            return;
+        }
+    }
+
+    fn take_next(&mut self, flag: &'static Flag, rest: &mut std::slice::Iter<'_, String>) {
+        match rest.next() {
+            Some(value) => self.found.push((flag, Some(value.clone()))),
+            None => self.missing_argument = Some(flag),
+        }
+    }
+}
+
+enum LongMatch {
+    Unknown,
+    Ambiguous(Vec<String>),
+}
+
+/// An exact long name, or like getopt_long an abbreviation that fits only one.
+fn find_long(name: &str) -> Result<&'static Flag, LongMatch> {
+    let with_long = || FLAGS.iter().filter_map(|f| f.long.map(|long| (f, long)));
+    if let Some((flag, _)) = with_long().find(|(_, long)| *long == name) {
+        return Ok(flag);
+    }
+    if name.is_empty() {
+        return Err(LongMatch::Unknown);
+    }
+    let candidates: Vec<_> = with_long().filter(|(_, l)| l.starts_with(name)).collect();
+    match candidates.as_slice() {
+        [] => Err(LongMatch::Unknown),
+        [(flag, _)] => Ok(flag),
+        many => Err(LongMatch::Ambiguous(
+            many.iter().map(|(_, long)| format!("--{long}")).collect(),
+        )),
+    }
+}
+
+/// Values collected while the options are applied one by one.
+#[derive(Default)]
+struct Builder {
+    node_ip: Option<Ipv6Addr>,
+    saw_client_prefix: bool,
+    client_prefixes: Vec<IpPrefix>,
+    node_client_prefix: Option<Prefix6>,
+    plat_prefix: Option<Prefix6>,
+    v4_mapping: Option<V4Mapping>,
+    client_if: Option<String>,
+    client_bridge: Option<String>,
+    mesh_ifs: Vec<String>,
+    export_table: Option<u32>,
+    control_socket: Option<PathBuf>,
+    tun_name: Option<String>,
+    debug: bool,
+    verbose: bool,
+    no_netlink: bool,
+    no_nl80211: bool,
+    no_ndp: bool,
+    liveness: Option<Option<Duration>>,
+    warnings: Vec<String>,
+}
+
+impl Builder {
+    /// Every occurrence is validated, even one a later occurrence overrides: a malformed
+    /// value is a mistake wherever it stands, and position must not change the verdict.
+    fn apply(&mut self, flag: &Flag, value: &str) -> Result<(), UsageError> {
+        let name = flag.name();
+        let name = name.as_str();
+        match flag.opt {
+            Opt::NodeIp => {
+                let addr = parse_node_ip(value)?;
+                if self.node_ip.is_some() {
+                    return Err(UsageError::new(
+                        "-a must not be specified more than once".into(),
+                    ));
+                }
+                self.node_ip = Some(addr);
+            }
+            Opt::ClientPrefix => {
+                self.saw_client_prefix = true;
+                let prefix = self.prefix(name, "client prefix", value)?;
+                let link_local =
+                    IpPrefix::V6(Prefix6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64));
+                if prefix != link_local && !self.client_prefixes.contains(&prefix) {
+                    self.client_prefixes.push(prefix);
+                }
+            }
+            Opt::NodeClientPrefix => {
+                self.node_client_prefix = Some(self.node_client_prefix(value)?);
+            }
+            Opt::PlatPrefix => {
+                let prefix = self.prefix6(name, "PLAT prefix", value)?;
+                if prefix.len() != 96 {
+                    return Err(UsageError::invalid(
+                        name,
+                        "PLAT prefix",
+                        value,
+                        "PLAT-prefix must be /96",
+                    ));
+                }
+                self.plat_prefix = Some(prefix);
+            }
+            Opt::V4Prefix => {
+                let what = "IPv4 mapping prefix";
+                let prefix = self.prefix6(name, what, value)?;
+                let mapping = V4Mapping::new(prefix)
+                    .ok_or_else(|| UsageError::invalid(name, what, value, "must be a /96"))?;
+                self.v4_mapping = Some(mapping);
+            }
+            Opt::ClientIf => {
+                check_ifname(name, "interface name", value)?;
+                match &self.client_if {
+                    None => self.client_if = Some(value.to_string()),
+                    Some(first) => self.warnings.push(format!(
+                        "-i: ignoring {}; only the first client interface ({}) counts",
+                        shown(value),
+                        shown(first)
+                    )),
+                }
+            }
+            Opt::ClientBridge => {
+                check_ifname(name, "interface name", value)?;
+                self.client_bridge = Some(value.to_string());
+            }
+            Opt::MeshIf => {
+                check_ifname(name, "interface name", value)?;
+                if !self.mesh_ifs.iter().any(|known| known == value) {
+                    self.mesh_ifs.push(value.to_string());
+                }
+            }
+            Opt::Table => self.export_table = Some(parse_table(value)?),
+            Opt::ControlSocket => {
+                let why = if value.is_empty() {
+                    Some("empty".to_string())
+                } else if value.len() > MAX_SOCKET_PATH_LEN {
+                    Some(format!(
+                        "{} bytes, at most {MAX_SOCKET_PATH_LEN}",
+                        value.len()
+                    ))
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(UsageError::invalid(name, "control socket path", value, why));
+                }
+                self.control_socket = Some(PathBuf::from(value));
+            }
+            Opt::TunName => {
+                check_ifname(name, "tun device name", value)?;
+                self.tun_name = Some(value.to_string());
+            }
+            Opt::ClatIf | Opt::ConfigFile => self.warnings.push(format!(
+                "{name} {} is accepted for compatibility and ignored",
+                shown(value)
+            )),
+            Opt::Debug => self.debug = true,
+            Opt::Verbose => self.verbose = true,
+            Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
+            Opt::NoNetlink => self.no_netlink = true,
+            Opt::NoNl80211 => self.no_nl80211 = true,
+            Opt::NoNdp => self.no_ndp = true,
+            // Handled before any option is applied.
+            Opt::Help | Opt::Version => {}
+        }
+        Ok(())
+    }
+
+    /// A prefix as `-p` takes it; host bits are cleared with a warning, because the C daemon
+    /// kept them and then never matched an address.
+    fn prefix(&mut self, flag: &str, what: &str, value: &str) -> Result<IpPrefix, UsageError> {
+        let parsed =
+            IpPrefix::parse(value).map_err(|e| UsageError::invalid(flag, what, value, e))?;
+        if parsed.had_host_bits {
+            self.warnings.push(format!(
+                "{flag}: {} has host bits set; using {}",
+                shown(value),
+                parsed.prefix
+            ));
+        }
+        Ok(parsed.prefix)
+    }
+
+    fn prefix6(&mut self, flag: &str, what: &str, value: &str) -> Result<Prefix6, UsageError> {
+        match self.prefix(flag, what, value)? {
+            IpPrefix::V6(prefix) => Ok(prefix),
+            IpPrefix::V4 { .. } => Err(UsageError::invalid(
+                flag,
+                what,
+                value,
+                "expected an IPv6 prefix",
+            )),
+        }
+    }
+
+    /// `-P`: the length is required and checked, then ignored as the C daemon ignores it;
+    /// the first 64 bits of the address as written are the node-client prefix.
+    fn node_client_prefix(&mut self, value: &str) -> Result<Prefix6, UsageError> {
+        let what = "node-client prefix";
+        let bad = |why: &dyn fmt::Display| UsageError::invalid("-P", what, value, why);
+        let parsed = IpPrefix::parse(value).map_err(|e| bad(&e))?;
+        if parsed.prefix.is_ipv4() {
+            return Err(bad(&"expected an IPv6 prefix"));
+        }
+        // IpPrefix masked with the given length, which may be shorter than 64: take the
+        // address as written instead.
+        let written: Ipv6Addr = value
+            .split_once('/')
+            .and_then(|(addr, _)| addr.parse().ok())
+            .ok_or_else(|| bad(&"not an IP address"))?;
+        let prefix = Prefix6::new(written, 64);
+        if parsed.prefix.len() != 64 {
+            self.warnings.push(format!(
+                "-P: length /{} ignored; node-client IPs use the first 64 bits, {prefix}",
+                parsed.prefix.len()
+            ));
+        } else if prefix.addr() != written {
+            self.warnings.push(format!(
+                "-P: {} has host bits set; using {prefix}",
+                shown(value)
+            ));
+        }
+        Ok(prefix)
+    }
+
+    fn finish(self) -> Result<Config, UsageError> {
+        let node_ip = self
+            .node_ip
+            .ok_or_else(|| UsageError::new("specifying -a is mandatory".into()))?;
+        if !self.saw_client_prefix {
+            return Err(UsageError::new("specifying -p is mandatory".into()));
+        }
+        let log_level = if self.debug {
+            LogLevel::Debug
+        } else if self.verbose {
+            LogLevel::Verbose
+        } else {
+            LogLevel::Normal
+        };
+        Ok(Config {
+            node_ip,
+            client_prefixes: self.client_prefixes,
+            node_client_prefix: self
+                .node_client_prefix
+                .unwrap_or_else(default_node_client_prefix),
+            plat_prefix: self.plat_prefix,
+            v4_mapping: self.v4_mapping.unwrap_or_default(),
+            client_if: self.client_if,
+            client_bridge: self.client_bridge,
+            mesh_ifs: self.mesh_ifs,
+            export_table: self.export_table.unwrap_or(DEFAULT_TABLE),
+            control_socket: self.control_socket,
+            tun_name: self.tun_name.unwrap_or_else(|| DEFAULT_TUN_NAME.into()),
+            log_level,
+            learn_from_netlink: !self.no_netlink,
+            learn_from_nl80211: !self.no_nl80211,
+            learn_from_ndp: !self.no_ndp,
+            liveness_interval: self.liveness.unwrap_or(Some(DEFAULT_LIVENESS)),
+            warnings: self.warnings,
+        })
+    }
+}
+
+fn parse_node_ip(value: &str) -> Result<Ipv6Addr, UsageError> {
+    let bad = |why: &str| UsageError::invalid("-a", "node IP", value, why);
+    let addr: Ipv6Addr = value
+        .parse()
+        .map_err(|_| bad("expected an IPv6 address without /len"))?;
+    // Both would go out as the `sender` of every intercom packet, where no reply can reach.
+    if addr.is_unspecified() {
+        return Err(bad("the unspecified address cannot be a node IP"));
+    }
+    if addr.is_multicast() {
+        return Err(bad("a multicast address cannot be a node IP"));
+    }
+    Ok(addr)
+}
+
+/// Decimal only: the C daemon's `atoi` turned `-t main` into table 0 without a word.
+fn parse_table(value: &str) -> Result<u32, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u32>() {
+        Ok(table) if digits && table != 0 => Ok(table),
+        _ => Err(UsageError::invalid(
+            "-t",
+            "table",
+            value,
+            "expected 1..4294967295",
+        )),
+    }
+}
+
+fn parse_liveness(value: &str) -> Result<Option<Duration>, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    let secs = value.parse::<u64>().ok().filter(|_| digits);
+    match secs.map(Duration::from_secs) {
+        Some(Duration::ZERO) => Ok(None),
+        Some(interval) if (MIN_LIVENESS..=MAX_LIVENESS).contains(&interval) => Ok(Some(interval)),
+        _ => Err(UsageError::invalid(
+            "--liveness",
+            "interval",
+            value,
+            format!(
+                "expected 0 to disable, or {}..{} seconds",
+                MIN_LIVENESS.as_secs(),
+                MAX_LIVENESS.as_secs()
+            ),
+        )),
+    }
+}
+
+/// Why `name` cannot be a Linux interface name, if it cannot. The same rule applies to the
+/// control command `add_meshif`.
+pub fn ifname_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        Some("empty".into())
+    } else if name.len() > MAX_IFNAME_LEN {
+        Some(format!("{} bytes, at most {MAX_IFNAME_LEN}", name.len()))
+    } else if name == "." || name == ".." {
+        Some("not a name".into())
+    } else if name.contains(['/', ':']) || name.chars().any(char::is_whitespace) {
+        // The kernel's dev_valid_name() refuses these.
+        Some("contains '/', ':' or whitespace".into())
+    } else {
+        None
+    }
+}
+
+fn check_ifname(flag: &str, what: &str, value: &str) -> Result<(), UsageError> {
+    match ifname_problem(value) {
+        Some(why) => Err(UsageError::invalid(flag, what, value, why)),
+        None => Ok(()),
+    }
+}
+
+/// A word from the command line as messages show it: quoted, on one line.
+fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('\'');
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &[&str]) -> Vec<String> {
+        line.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn flag_table_is_consistent() {
+        for (i, a) in FLAGS.iter().enumerate() {
+            assert!(a.short.is_some() || a.long.is_some());
+            for b in &FLAGS[i + 1..] {
+                assert!(a.short.is_none() || a.short != b.short, "{}", a.name());
+                assert!(a.long.is_none() || a.long != b.long, "{}", a.name());
+            }
+        }
+    }
+
+    #[test]
+    fn defaults_in_the_help_match_the_code() {
+        let text = usage();
+        assert!(text.contains(&format!("default {}", default_node_client_prefix())));
+        assert!(text.contains(&format!("default {DEFAULT_TABLE}")));
+        assert!(text.contains(&format!("default {DEFAULT_TUN_NAME}")));
+        assert!(text.contains(&format!("default {}", DEFAULT_LIVENESS.as_secs())));
+        let v4 = IpPrefix::parse("::ffff:0:0/96").unwrap().prefix;
+        assert_eq!(IpPrefix::V6(V4Mapping::default().prefix()), v4);
+        assert!(text.contains("default ::ffff:0:0/96"));
+    }
+
+    #[test]
+    fn long_abbreviations_resolve_like_getopt_long() {
+        assert!(matches!(find_long("vers"), Ok(f) if f.opt == Opt::Version));
+        assert!(matches!(find_long("no-ne"), Ok(f) if f.opt == Opt::NoNetlink));
+        assert!(matches!(find_long("no-n"), Err(LongMatch::Ambiguous(v)) if v.len() == 3));
+        assert!(matches!(find_long("nope"), Err(LongMatch::Unknown)));
+        assert!(matches!(find_long(""), Err(LongMatch::Unknown)));
+    }
+
+    #[test]
+    fn messages_stay_on_one_line() {
+        assert_eq!(shown("a\nb"), "'a\\nb'");
+        let err = parse(&words(&["-t", "1\n2"])).unwrap_err();
+        assert!(!err.to_string().contains('\n'));
+    }
+}

@@ -87,6 +87,10 @@ pub struct SimClient {
     /// Internal (16-byte) addresses; IPv4 ones in ::ffff:0:0/96.
     pub addrs: Vec<Ipv6Addr>,
     pub at: Option<usize>,
+    /// Right after attaching, uses only its first address (the others come 20 s later),
+    /// so that a hand-over must carry them in the INFO.
+    pub first_address_first: bool,
+    talks: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -122,6 +126,11 @@ pub struct Mesh {
     pub reinjected: Vec<(usize, Vec<u8>)>,
     pub prefix: IpPrefix,
     pub steps: u64,
+    /// Nodes that crashed: they receive nothing and run no timers.
+    pub dead: Vec<bool>,
+    /// The next datagrams of these types are lost, once each, wherever they go.
+    pub drop_next: Vec<MessageType>,
+    trace: bool,
 }
 
 pub fn node_ip(i: usize) -> Ipv6Addr {
@@ -176,7 +185,16 @@ impl Mesh {
             reinjected: Vec::new(),
             prefix,
             steps: 0,
+            dead: vec![false; n],
+            drop_next: Vec::new(),
+            trace: false,
         };
+        // Node IPs are routed from the start, as babeld would have them before l3roamd runs.
+        for i in 0..n {
+            let ip = mesh.nodes[i].ip;
+            mesh.announcements.insert((i, ip), vec![(Instant::ZERO, None)]);
+        }
+        mesh.trace = std::env::var("SIM_TRACE").is_ok();
         mesh.schedule(Duration::from_secs(1), Event::NudSweep);
         mesh
     }
@@ -188,7 +206,7 @@ impl Mesh {
     }
 
     pub fn add_client(&mut self, mac: MacAddr, addrs: Vec<Ipv6Addr>) -> usize {
-        self.clients.push(SimClient { mac, addrs, at: None });
+        self.clients.push(SimClient { mac, addrs, at: None, first_address_first: false, talks: 0 });
         self.clients.len() - 1
     }
 
@@ -209,7 +227,27 @@ impl Mesh {
     /// The client associates with / plugs into `node`; it starts talking at once.
     pub fn attach(&mut self, client: usize, node: usize) {
         self.clients[client].at = Some(node);
+        self.clients[client].talks = 0;
         self.schedule(Duration::from_millis(1), Event::ClientTalks { client, node });
+    }
+
+    /// The client is on `node` but says nothing until asked (it answers NS and ARP).
+    pub fn attach_silent(&mut self, client: usize, node: usize) {
+        self.clients[client].at = Some(node);
+    }
+
+    /// The node crashes: it stops answering, and the mesh forgets its routes.
+    pub fn kill(&mut self, node: usize) {
+        self.dead[node] = true;
+        let owned: Vec<Ipv6Addr> = self
+            .announcements
+            .keys()
+            .filter(|(owner, _)| *owner == node)
+            .map(|(_, addr)| *addr)
+            .collect();
+        for addr in owned {
+            self.withdraw(node, addr);
+        }
     }
 
     pub fn detach(&mut self, client: usize) {
@@ -279,7 +317,9 @@ impl Mesh {
             let next_timer = self
                 .nodes
                 .iter()
-                .filter_map(|n| n.engine.poll_timeout())
+                .enumerate()
+                .filter(|(i, _)| !self.dead[*i])
+                .filter_map(|(_, n)| n.engine.poll_timeout())
                 .min();
             let next = match (next_event, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
@@ -298,7 +338,7 @@ impl Mesh {
                 self.dispatch(event);
             } else {
                 for i in 0..self.nodes.len() {
-                    if self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= next) {
+                    if !self.dead[i] && self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= next) {
                         self.nodes[i].engine.handle_timeout(next);
                         self.drain(i);
                     }
@@ -317,6 +357,9 @@ impl Mesh {
 
     /// Feeds an input to a node now and processes what it answers.
     pub fn input(&mut self, node: usize, input: Input) {
+        if self.dead[node] {
+            return;
+        }
         self.nodes[node].engine.handle_input(self.now, input);
         self.drain(node);
     }
@@ -346,7 +389,10 @@ impl Mesh {
                     return;
                 }
                 let mac = self.clients[client].mac;
-                for addr in self.clients[client].addrs.clone() {
+                let c = &mut self.clients[client];
+                let using = if c.first_address_first && c.talks == 0 { 1 } else { c.addrs.len() };
+                c.talks += 1;
+                for addr in c.addrs.clone().into_iter().take(using) {
                     let kernel_addr = self.nodes[node].engine_kernel_form(&addr);
                     self.nodes[node].kernel.neighbours.insert(
                         kernel_addr,
@@ -430,6 +476,9 @@ impl Mesh {
             pending.push_back(out);
         }
         while let Some(out) = pending.pop_front() {
+            if self.trace {
+                eprintln!("{} node{node}: {out:?}", self.now);
+            }
             match out {
                 Output::Kernel(op) => self.kernel_op(node, op),
                 Output::Intercom { dst, bytes } => self.send(node, dst, bytes),
@@ -532,7 +581,7 @@ impl Mesh {
     }
 
     fn send(&mut self, from: usize, dst: Destination, bytes: Vec<u8>) {
-        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| MessageType::try_from(p.msg_type()).ok());
+        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| p.msg_type().ok());
         self.sent.push(Sent { at: self.now, from, kind });
         match dst {
             Destination::Multicast { .. } => {
@@ -563,6 +612,11 @@ impl Mesh {
     /// arrival the destination must still hold the address.
     fn deliver(&mut self, from: usize, to: usize, dst: Ipv6Addr, ifindex: u32, bytes: Vec<u8>, hops: u32) {
         let mut delay = Duration::ZERO;
+        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| p.msg_type().ok());
+        if let Some(i) = self.drop_next.iter().position(|k| Some(*k) == kind) {
+            self.drop_next.remove(i);
+            return;
+        }
         for _ in 0..hops {
             if self.chance(self.params.loss_permille) {
                 return;
@@ -581,7 +635,7 @@ impl Mesh {
     fn solicited(&mut self, node: usize, solicitation: Solicitation) {
         let (target, answer) = match solicitation {
             Solicitation::Neighbour { target, .. } => (target, true),
-            Solicitation::Arp { target, .. } => (Ipv4Addr4::map(target), false),
+            Solicitation::Arp { target, .. } => (V4::map(target), false),
         };
         let Some(client) = self.clients.iter().find(|c| c.at == Some(node) && c.addrs.contains(&target)) else {
             return;
@@ -590,7 +644,7 @@ impl Mesh {
         let frame = if answer {
             Snooped::Advert { ifindex: CLIENT_IF, target, mac }
         } else {
-            let v4 = Ipv4Addr4::unmap(&target);
+            let v4 = V4::unmap(&target);
             Snooped::Arp { ifindex: CLIENT_IF, reply: true, sender_mac: mac, sender_ip: v4 }
         };
         self.schedule(Duration::from_millis(2), Event::Input(node, Input::Snooped(frame)));
@@ -602,13 +656,14 @@ impl Mesh {
     pub fn serving(&self, client: usize) -> Vec<usize> {
         let mac = self.clients[client].mac;
         (0..self.nodes.len())
-            .filter(|&n| self.nodes[n].engine.client_macs().contains(&mac))
+            .filter(|&n| !self.dead[n] && self.nodes[n].engine.client_macs().contains(&mac))
             .collect()
     }
 
     /// Nodes whose kernel holds a host route for any of the client's addresses.
     pub fn routing(&self, client: usize) -> Vec<usize> {
         (0..self.nodes.len())
+            .filter(|&n| !self.dead[n])
             .filter(|&n| {
                 self.clients[client].addrs.iter().any(|a| {
                     let dst = self.nodes[n].engine_kernel_form(a);
@@ -632,7 +687,8 @@ impl Mesh {
             && n.engine.holds_node_client_ip(&c.mac)
             && self.routing(client) == vec![node]
             && self.serving(client) == vec![node]
-            && (0..self.nodes.len()).all(|o| o == node || !self.nodes[o].engine.holds_node_client_ip(&c.mac))
+            && (0..self.nodes.len())
+                .all(|o| o == node || self.dead[o] || !self.nodes[o].engine.holds_node_client_ip(&c.mac))
     }
 
     pub fn intercom_sent_since(&self, since: Instant) -> usize {
@@ -654,7 +710,7 @@ impl Mesh {
 
 impl Node {
     fn engine_kernel_form(&self, addr: &Ipv6Addr) -> IpAddr {
-        match Ipv4Addr4::try_unmap(addr) {
+        match V4::try_unmap(addr) {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(*addr),
         }
@@ -662,16 +718,16 @@ impl Node {
 
     fn engine_internal_form(&self, addr: IpAddr) -> Ipv6Addr {
         match addr {
-            IpAddr::V4(v4) => Ipv4Addr4::map(v4),
+            IpAddr::V4(v4) => V4::map(v4),
             IpAddr::V6(v6) => v6,
         }
     }
 }
 
 /// The default `-4` mapping, ::ffff:0:0/96, as every simulated node uses it.
-struct Ipv4Addr4;
+struct V4;
 
-impl Ipv4Addr4 {
+impl V4 {
     fn map(v4: std::net::Ipv4Addr) -> Ipv6Addr {
         v4.to_ipv6_mapped()
     }

@@ -47,6 +47,8 @@ impl Prefix6 {
         self.addr
     }
 
+    // A prefix length, not a container size: there is nothing for `is_empty` to mean.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         self.len
     }
@@ -125,6 +127,8 @@ impl IpPrefix {
         }
     }
 
+    // A prefix length, not a container size: there is nothing for `is_empty` to mean.
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> u8 {
         match self {
             IpPrefix::V4 { len, .. } => *len,

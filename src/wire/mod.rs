@@ -4,8 +4,13 @@
 //! without consuming input and never allocates more than the input's size justifies; a
 //! malformed packet is an `Err`, never a partially filled value. Each format has a checked
 //! view over a byte buffer and an owned `Repr` with `parse`, `buffer_len` and `emit`.
+//! Nothing in here reads a clock or touches the operating system.
 #![forbid(unsafe_code)]
 
+pub mod checksum;
+mod error;
+mod field;
 pub mod mac;
 
+pub use error::Error;
 pub use mac::MacAddr;

@@ -10,7 +10,9 @@
 pub mod checksum;
 mod error;
 mod field;
+pub mod intercom;
 pub mod mac;
 
 pub use error::Error;
+pub use intercom::{Header, Info, Message, MessageType};
 pub use mac::MacAddr;

@@ -10,9 +10,12 @@
 pub mod checksum;
 mod error;
 mod field;
+pub mod icmpv6;
 pub mod intercom;
+pub mod ipv6;
 pub mod mac;
 
 pub use error::Error;
+pub use icmpv6::{Ndp, NeighborAdvert, NeighborSolicit};
 pub use intercom::{Header, Info, Message, MessageType};
 pub use mac::MacAddr;

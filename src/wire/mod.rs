@@ -7,15 +7,19 @@
 //! Nothing in here reads a clock or touches the operating system.
 #![forbid(unsafe_code)]
 
+pub mod arp;
 pub mod checksum;
 mod error;
+pub mod ethernet;
 mod field;
 pub mod icmpv6;
 pub mod intercom;
+pub mod ipv4;
 pub mod ipv6;
 pub mod mac;
 
 pub use error::Error;
+pub use ethernet::EtherType;
 pub use icmpv6::{Ndp, NeighborAdvert, NeighborSolicit};
 pub use intercom::{Header, Info, Message, MessageType};
 pub use mac::MacAddr;

@@ -231,9 +231,8 @@ impl Repr {
         put(buf, offset::SRC, &self.src.octets());
         put(buf, offset::DST, &self.dst.octets());
         let mut options = [0u8; MAX_HEADER_LEN - MIN_HEADER_LEN];
-        let kept = self.options_len().min(self.options.len());
-        if let (Some(dst), Some(src)) = (options.get_mut(..kept), self.options.get(..kept)) {
-            dst.copy_from_slice(src);
+        for (slot, byte) in options.iter_mut().zip(&self.options) {
+            *slot = *byte;
         }
         put(
             buf,

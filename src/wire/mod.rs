@@ -4,8 +4,22 @@
 //! without consuming input and never allocates more than the input's size justifies; a
 //! malformed packet is an `Err`, never a partially filled value. Each format has a checked
 //! view over a byte buffer and an owned `Repr` with `parse`, `buffer_len` and `emit`.
+//! Nothing in here reads a clock or touches the operating system.
 #![forbid(unsafe_code)]
 
+pub mod arp;
+pub mod checksum;
+mod error;
+pub mod ethernet;
+mod field;
+pub mod icmpv6;
+pub mod intercom;
+pub mod ipv4;
+pub mod ipv6;
 pub mod mac;
 
+pub use error::Error;
+pub use ethernet::EtherType;
+pub use icmpv6::{Ndp, NeighborAdvert, NeighborSolicit};
+pub use intercom::{Header, Info, Message, MessageType};
 pub use mac::MacAddr;

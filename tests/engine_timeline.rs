@@ -5,8 +5,8 @@ use l3roamd::engine::control::{Command, Verbosity};
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::Instant;
-use l3roamd::wire::intercom::{self, Header, Info, Message, Repr};
 use l3roamd::wire::MacAddr;
+use l3roamd::wire::intercom::{self, Header, Info, Message, Repr};
 use std::net::{IpAddr, Ipv6Addr};
 
 const MESH_A: u32 = 2;
@@ -43,7 +43,8 @@ impl Harness {
     fn new() -> Harness {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
         let mut cfg = EngineConfig::for_node(me(), prefix);
-        cfg.client_prefixes.push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
+        cfg.client_prefixes
+            .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
         cfg.mesh_ifs = vec!["mesh0".into(), "mesh1".into()];
         let mut engine = Engine::with_seed(cfg, 42, ms(0));
         for (ifindex, name, mac) in [
@@ -51,7 +52,13 @@ impl Harness {
             (MESH_B, "mesh1", None),
             (CLIENT_IF, "local-node", Some(NODE_MAC)),
         ] {
-            let link = Link { ifindex, name: name.into(), up: true, mac, master: None };
+            let link = Link {
+                ifindex,
+                name: name.into(),
+                up: true,
+                mac,
+                master: None,
+            };
             engine.handle_input(ms(0), Input::Link(link));
         }
         let mut h = Harness { engine };
@@ -98,7 +105,11 @@ impl Harness {
     fn answer_lookup(&mut self, t: u64, answer: LookupAnswer) -> Vec<Output> {
         self.input(
             t,
-            Input::RouteLookup { token: LookupToken::ClaimDecision(CLIENT), addr: ncip(), answer },
+            Input::RouteLookup {
+                token: LookupToken::ClaimDecision(CLIENT),
+                addr: ncip(),
+                answer,
+            },
         )
     }
 
@@ -107,7 +118,15 @@ impl Harness {
     }
 
     fn raw_datagram(&mut self, t: u64, dst: Ipv6Addr, ifindex: u32, bytes: Vec<u8>) -> Vec<Output> {
-        self.input(t, Input::Intercom(Datagram { src: peer(), dst, ifindex, bytes }))
+        self.input(
+            t,
+            Input::Intercom(Datagram {
+                src: peer(),
+                dst,
+                ifindex,
+                bytes,
+            }),
+        )
     }
 
     /// A client served here: learned, no route elsewhere, node-client IP assigned.
@@ -143,14 +162,22 @@ fn kernel_ops(outputs: &[Output]) -> Vec<KernelOp> {
 
 fn claim_from_peer(mac: MacAddr, nonce: [u8; 4]) -> Repr {
     Repr {
-        header: Header { ttl: 1, nonce, sender: peer() },
+        header: Header {
+            ttl: 1,
+            nonce,
+            sender: peer(),
+        },
         message: Message::Claim { mac },
     }
 }
 
 fn info_from_peer(addrs: &[&str], nonce: [u8; 4]) -> Repr {
     Repr {
-        header: Header { ttl: 1, nonce, sender: peer() },
+        header: Header {
+            ttl: 1,
+            nonce,
+            sender: peer(),
+        },
         message: Message::Info(Info {
             mac: CLIENT,
             lease: 0,
@@ -161,7 +188,11 @@ fn info_from_peer(addrs: &[&str], nonce: [u8; 4]) -> Repr {
 }
 
 fn route(addr: &str) -> HostRoute {
-    HostRoute { dst: addr.parse().unwrap(), table: 254, ifindex: CLIENT_IF }
+    HostRoute {
+        dst: addr.parse().unwrap(),
+        table: 254,
+        ifindex: CLIENT_IF,
+    }
 }
 
 #[test]
@@ -175,7 +206,10 @@ fn new_client_takes_the_fast_path_without_intercom() {
         addr: "2001:db8:1::55".parse().unwrap(),
         mac: CLIENT
     }));
-    assert!(ops.contains(&KernelOp::LookupRoute { token: LookupToken::ClaimDecision(CLIENT), addr: ncip() }));
+    assert!(ops.contains(&KernelOp::LookupRoute {
+        token: LookupToken::ClaimDecision(CLIENT),
+        addr: ncip()
+    }));
     let out = h.answer_lookup(2, LookupAnswer::NoRoute);
     assert_eq!(kernel_ops(&out), vec![KernelOp::AddNodeClientIp(ncip())]);
     assert!(intercoms(&out).is_empty());
@@ -186,7 +220,11 @@ fn new_client_takes_the_fast_path_without_intercom() {
 fn outside_the_client_prefixes_nothing_is_learned() {
     let mut h = Harness::new();
     let out = h.reachable(0, "2001:db8:99::1");
-    assert!(kernel_ops(&out).iter().all(|op| !matches!(op, KernelOp::AddHostRoute(_))));
+    assert!(
+        kernel_ops(&out)
+            .iter()
+            .all(|op| !matches!(op, KernelOp::AddHostRoute(_)))
+    );
 }
 
 #[test]
@@ -209,14 +247,25 @@ fn claim_is_sent_every_300_ms_sixteen_times_then_the_node_takes_the_client() {
         })
         .collect();
     let times: Vec<u64> = claims.iter().map(|(t, _)| *t).collect();
-    assert_eq!(times, (1..16).map(|i| i * 300).collect::<Vec<_>>(), "15 retries after the first");
-    assert!(claims.iter().all(|(_, r)| *r == first[0].1), "retries are byte-identical");
+    assert_eq!(
+        times,
+        (1..16).map(|i| i * 300).collect::<Vec<_>>(),
+        "15 retries after the first"
+    );
+    assert!(
+        claims.iter().all(|(_, r)| *r == first[0].1),
+        "retries are byte-identical"
+    );
     let assigned: Vec<u64> = later
         .iter()
         .filter(|(_, o)| *o == Output::Kernel(KernelOp::AddNodeClientIp(ncip())))
         .map(|(t, _)| *t)
         .collect();
-    assert_eq!(assigned, vec![4800], "gives up one interval after the 16th CLAIM");
+    assert_eq!(
+        assigned,
+        vec![4800],
+        "gives up one interval after the 16th CLAIM"
+    );
 }
 
 #[test]
@@ -225,7 +274,15 @@ fn info_ends_the_claim_and_every_address_in_it_becomes_active() {
     h.reachable(0, "2001:db8:1::55");
     h.answer_lookup(0, LookupAnswer::Route);
     h.run_until(600);
-    let info = info_from_peer(&["2001:db8:1::55", "fe80::11:22ff:fe33:4455", "::ffff:198.51.100.55", "2001:db8:99::1"], [1, 2, 3, 4]);
+    let info = info_from_peer(
+        &[
+            "2001:db8:1::55",
+            "fe80::11:22ff:fe33:4455",
+            "::ffff:198.51.100.55",
+            "2001:db8:99::1",
+        ],
+        [1, 2, 3, 4],
+    );
     let out = h.datagram(700, me(), MESH_A, &info);
     let sent = intercoms(&out);
     assert_eq!(sent.len(), 1);
@@ -235,17 +292,34 @@ fn info_ends_the_claim_and_every_address_in_it_becomes_active() {
     // The C daemon took over only the address it already knew; all of them count here,
     // except the one outside every client prefix.
     for addr in ["fe80::11:22ff:fe33:4455", "198.51.100.55"] {
-        assert!(ops.contains(&KernelOp::AddHostRoute(route(addr))), "{addr}: {ops:?}");
+        assert!(
+            ops.contains(&KernelOp::AddHostRoute(route(addr))),
+            "{addr}: {ops:?}"
+        );
     }
     assert!(!ops.iter().any(|op| matches!(op, KernelOp::AddHostRoute(r) if r.dst == "2001:db8:99::1".parse::<IpAddr>().unwrap())));
     assert!(ops.contains(&KernelOp::AddNodeClientIp(ncip())));
-    assert!(intercoms(&h.run_until(10_000).into_iter().map(|(_, o)| o).collect::<Vec<_>>()).is_empty(), "no CLAIM after the INFO");
+    assert!(
+        intercoms(
+            &h.run_until(10_000)
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect::<Vec<_>>()
+        )
+        .is_empty(),
+        "no CLAIM after the INFO"
+    );
 }
 
 #[test]
 fn unsolicited_info_is_acked_but_its_content_ignored() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
-    let out = h.datagram(100, me(), MESH_A, &info_from_peer(&["2001:db8:1::66"], [9, 9, 9, 9]));
+    let out = h.datagram(
+        100,
+        me(),
+        MESH_A,
+        &info_from_peer(&["2001:db8:1::66"], [9, 9, 9, 9]),
+    );
     assert_eq!(intercoms(&out).len(), 1, "ACK so the peer stops retrying");
     assert!(kernel_ops(&out).is_empty());
     assert_eq!(h.engine.stats().infos_ignored, 1);
@@ -268,12 +342,22 @@ fn a_retransmitted_info_gets_the_identical_ack_again_and_is_not_reprocessed() {
 #[test]
 fn a_claim_for_a_served_client_hands_it_over_with_info_every_500_ms_until_acked() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55", "fe80::11:22ff:fe33:4455"]);
-    let out = h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [0, 0, 0x55, 0xb6]));
+    let out = h.datagram(
+        1000,
+        ncip(),
+        MESH_A,
+        &claim_from_peer(CLIENT, [0, 0, 0x55, 0xb6]),
+    );
     let sent = intercoms(&out);
     assert_eq!(sent.len(), 1);
-    let Message::Info(info) = &sent[0].1.message else { panic!("expected INFO") };
+    let Message::Info(info) = &sent[0].1.message else {
+        panic!("expected INFO")
+    };
     assert_eq!(sent[0].0, Destination::Unicast(peer()));
-    assert_eq!(info.addresses, vec![ip("2001:db8:1::55"), ip("fe80::11:22ff:fe33:4455")]);
+    assert_eq!(
+        info.addresses,
+        vec![ip("2001:db8:1::55"), ip("fe80::11:22ff:fe33:4455")]
+    );
     let ops = kernel_ops(&out);
     assert!(ops.contains(&KernelOp::DelHostRoute(route("2001:db8:1::55"))));
     assert!(ops.contains(&KernelOp::DelHostRoute(route("fe80::11:22ff:fe33:4455"))));
@@ -281,9 +365,20 @@ fn a_claim_for_a_served_client_hands_it_over_with_info_every_500_ms_until_acked(
     assert!(h.engine.client_macs().is_empty());
 
     let retries = h.run_until(2200);
-    let times: Vec<u64> = retries.iter().filter(|(_, o)| matches!(o, Output::Intercom { .. })).map(|(t, _)| *t).collect();
+    let times: Vec<u64> = retries
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Intercom { .. }))
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(times, vec![1500, 2000]);
-    let ack = Repr { header: Header { ttl: 1, nonce: [7; 4], sender: peer() }, message: Message::Ack { mac: CLIENT } };
+    let ack = Repr {
+        header: Header {
+            ttl: 1,
+            nonce: [7; 4],
+            sender: peer(),
+        },
+        message: Message::Ack { mac: CLIENT },
+    };
     h.datagram(2300, me(), MESH_A, &ack);
     assert!(h.run_until(20_000).is_empty() || !h.engine.info_in_progress(&CLIENT));
     assert!(!h.engine.info_in_progress(&CLIENT));
@@ -306,7 +401,14 @@ fn info_without_ack_stops_after_sixteen_transmissions() {
 fn an_ack_from_another_node_does_not_stop_the_info() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.datagram(0, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
-    let forged = Repr { header: Header { ttl: 1, nonce: [2; 4], sender: ip("fd00::666") }, message: Message::Ack { mac: CLIENT } };
+    let forged = Repr {
+        header: Header {
+            ttl: 1,
+            nonce: [2; 4],
+            sender: ip("fd00::666"),
+        },
+        message: Message::Ack { mac: CLIENT },
+    };
     h.datagram(100, me(), MESH_A, &forged);
     assert!(h.engine.info_in_progress(&CLIENT));
 }
@@ -315,11 +417,32 @@ fn an_ack_from_another_node_does_not_stop_the_info() {
 fn old_clients_answer_late_claims_for_300_seconds() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
-    h.datagram(1100, me(), MESH_A, &Repr { header: Header { ttl: 1, nonce: [2; 4], sender: peer() }, message: Message::Ack { mac: CLIENT } });
+    h.datagram(
+        1100,
+        me(),
+        MESH_A,
+        &Repr {
+            header: Header {
+                ttl: 1,
+                nonce: [2; 4],
+                sender: peer(),
+            },
+            message: Message::Ack { mac: CLIENT },
+        },
+    );
     assert!(h.engine.has_old_client(&CLIENT));
     // A later CLAIM (another cycle, another nonce) reaches the node IP.
     let out = h.datagram(299_000, me(), MESH_A, &claim_from_peer(CLIENT, [3; 4]));
-    let Some((_, Repr { message: Message::Info(info), .. })) = intercoms(&out).into_iter().next() else { panic!("no INFO") };
+    let Some((
+        _,
+        Repr {
+            message: Message::Info(info),
+            ..
+        },
+    )) = intercoms(&out).into_iter().next()
+    else {
+        panic!("no INFO")
+    };
     assert_eq!(info.addresses, vec![ip("2001:db8:1::55")]);
     h.run_until(300_999);
     assert!(h.engine.has_old_client(&CLIENT));
@@ -330,9 +453,21 @@ fn old_clients_answer_late_claims_for_300_seconds() {
 #[test]
 fn seek_solicits_locally_and_is_flooded_on_every_mesh_interface_with_ttl_minus_one() {
     let mut h = Harness::new();
-    let seek = Repr { header: Header { ttl: 255, nonce: [4; 4], sender: peer() }, message: Message::Seek { addresses: vec![ip("2001:db8:1::99")] } };
+    let seek = Repr {
+        header: Header {
+            ttl: 255,
+            nonce: [4; 4],
+            sender: peer(),
+        },
+        message: Message::Seek {
+            addresses: vec![ip("2001:db8:1::99")],
+        },
+    };
     let out = h.datagram(0, intercom::GROUP, MESH_A, &seek);
-    let solicits: Vec<_> = out.iter().filter(|o| matches!(o, Output::Solicit(_))).collect();
+    let solicits: Vec<_> = out
+        .iter()
+        .filter(|o| matches!(o, Output::Solicit(_)))
+        .collect();
     assert_eq!(
         solicits,
         vec![&Output::Solicit(Solicitation::Neighbour {
@@ -343,10 +478,14 @@ fn seek_solicits_locally_and_is_flooded_on_every_mesh_interface_with_ttl_minus_o
         })]
     );
     let sent = intercoms(&out);
-    assert_eq!(sent.iter().map(|(d, _)| *d).collect::<Vec<_>>(), vec![
-        Destination::Multicast { ifindex: MESH_A },
-        Destination::Multicast { ifindex: MESH_B },
-    ], "including the arrival interface");
+    assert_eq!(
+        sent.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
+        vec![
+            Destination::Multicast { ifindex: MESH_A },
+            Destination::Multicast { ifindex: MESH_B },
+        ],
+        "including the arrival interface"
+    );
     for (_, r) in &sent {
         assert_eq!(r.header.ttl, 254);
         assert_eq!(r.header.sender, peer());
@@ -361,10 +500,23 @@ fn seek_solicits_locally_and_is_flooded_on_every_mesh_interface_with_ttl_minus_o
 #[test]
 fn seeks_with_ttl_one_unicast_seeks_and_foreign_interfaces_are_not_flooded() {
     let mut h = Harness::new();
-    let mk = |ttl, nonce| Repr { header: Header { ttl, nonce, sender: peer() }, message: Message::Seek { addresses: vec![ip("2001:db8:1::99")] } };
+    let mk = |ttl, nonce| Repr {
+        header: Header {
+            ttl,
+            nonce,
+            sender: peer(),
+        },
+        message: Message::Seek {
+            addresses: vec![ip("2001:db8:1::99")],
+        },
+    };
     assert!(intercoms(&h.datagram(0, intercom::GROUP, MESH_A, &mk(1, [1; 4]))).is_empty());
     assert!(intercoms(&h.datagram(0, me(), MESH_A, &mk(200, [2; 4]))).is_empty());
-    assert!(h.datagram(0, intercom::GROUP, 77, &mk(200, [3; 4])).is_empty(), "not a mesh interface");
+    assert!(
+        h.datagram(0, intercom::GROUP, 77, &mk(200, [3; 4]))
+            .is_empty(),
+        "not a mesh interface"
+    );
 }
 
 #[test]
@@ -372,13 +524,32 @@ fn malformed_and_own_packets_are_dropped_and_counted_never_forwarded() {
     let mut h = Harness::new();
     let mut zero_len_tlv = claim_from_peer(CLIENT, [1; 4]).to_bytes();
     zero_len_tlv[25] = 0;
-    let mut unknown_type = Repr { header: Header { ttl: 255, nonce: [2; 4], sender: peer() }, message: Message::Seek { addresses: vec![ip("2001:db8:1::1")] } }.to_bytes();
+    let mut unknown_type = Repr {
+        header: Header {
+            ttl: 255,
+            nonce: [2; 4],
+            sender: peer(),
+        },
+        message: Message::Seek {
+            addresses: vec![ip("2001:db8:1::1")],
+        },
+    }
+    .to_bytes();
     unknown_type[2] = 9;
     for bytes in [zero_len_tlv, unknown_type, vec![0; 10], vec![1; 44]] {
         assert!(h.raw_datagram(0, intercom::GROUP, MESH_A, bytes).is_empty());
     }
     assert_eq!(h.engine.stats().intercom_malformed, 4);
-    let own = Repr { header: Header { ttl: 255, nonce: [3; 4], sender: me() }, message: Message::Seek { addresses: vec![ip("2001:db8:1::1")] } };
+    let own = Repr {
+        header: Header {
+            ttl: 255,
+            nonce: [3; 4],
+            sender: me(),
+        },
+        message: Message::Seek {
+            addresses: vec![ip("2001:db8:1::1")],
+        },
+    };
     assert!(h.datagram(0, intercom::GROUP, MESH_A, &own).is_empty());
     assert_eq!(h.engine.stats().intercom_own, 1);
 }
@@ -388,12 +559,33 @@ fn a_c_peers_constant_nonce_does_not_hide_its_second_claim() {
     let mut h = Harness::new();
     let other = MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, 0x66]);
     for (i, mac) in [CLIENT, other].into_iter().enumerate() {
-        h.input(0, Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr: format!("2001:db8:1::{}", 55 + i).parse().unwrap(), mac: Some(mac), state: NeighState::Reachable, deleted: false }));
-        h.input(0, Input::RouteLookup { token: LookupToken::ClaimDecision(mac), addr: mac.node_client_ip(&ip("fec0::")), answer: LookupAnswer::NoRoute });
+        h.input(
+            0,
+            Input::Neighbour(Neighbour {
+                ifindex: CLIENT_IF,
+                addr: format!("2001:db8:1::{}", 55 + i).parse().unwrap(),
+                mac: Some(mac),
+                state: NeighState::Reachable,
+                deleted: false,
+            }),
+        );
+        h.input(
+            0,
+            Input::RouteLookup {
+                token: LookupToken::ClaimDecision(mac),
+                addr: mac.node_client_ip(&ip("fec0::")),
+                answer: LookupAnswer::NoRoute,
+            },
+        );
     }
     // Both CLAIMs carry the C daemon's stuck nonce 00 00 55 b6.
     for mac in [CLIENT, other] {
-        let out = h.datagram(10, mac.node_client_ip(&ip("fec0::")), MESH_A, &claim_from_peer(mac, [0, 0, 0x55, 0xb6]));
+        let out = h.datagram(
+            10,
+            mac.node_client_ip(&ip("fec0::")),
+            MESH_A,
+            &claim_from_peer(mac, [0, 0, 0x55, 0xb6]),
+        );
         assert_eq!(intercoms(&out).len(), 1, "INFO for {mac}");
     }
 }
@@ -404,8 +596,24 @@ fn nonces_are_fresh_per_cycle_and_fixed_within_one() {
     let other = MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, 0x66]);
     let mut nonces = Vec::new();
     for (i, mac) in [CLIENT, other].into_iter().enumerate() {
-        h.input(0, Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr: format!("2001:db8:1::{}", 55 + i).parse().unwrap(), mac: Some(mac), state: NeighState::Reachable, deleted: false }));
-        let out = h.input(0, Input::RouteLookup { token: LookupToken::ClaimDecision(mac), addr: mac.node_client_ip(&ip("fec0::")), answer: LookupAnswer::Route });
+        h.input(
+            0,
+            Input::Neighbour(Neighbour {
+                ifindex: CLIENT_IF,
+                addr: format!("2001:db8:1::{}", 55 + i).parse().unwrap(),
+                mac: Some(mac),
+                state: NeighState::Reachable,
+                deleted: false,
+            }),
+        );
+        let out = h.input(
+            0,
+            Input::RouteLookup {
+                token: LookupToken::ClaimDecision(mac),
+                addr: mac.node_client_ip(&ip("fec0::")),
+                answer: LookupAnswer::Route,
+            },
+        );
         nonces.push(intercoms(&out)[0].1.header.nonce);
     }
     assert_ne!(nonces[0], nonces[1]);
@@ -414,47 +622,127 @@ fn nonces_are_fresh_per_cycle_and_fixed_within_one() {
 #[test]
 fn probe_or_failed_triggers_five_solicitations_and_removal_after_120_s() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
-    let out = h.input(1000, Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr: "2001:db8:1::55".parse().unwrap(), mac: None, state: NeighState::Failed, deleted: false }));
-    assert_eq!(out.iter().filter(|o| matches!(o, Output::Solicit(_))).count(), 1);
+    let out = h.input(
+        1000,
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: None,
+            state: NeighState::Failed,
+            deleted: false,
+        }),
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, Output::Solicit(_)))
+            .count(),
+        1
+    );
     let later = h.run_until(121_000);
-    let solicits: Vec<u64> = later.iter().filter(|(_, o)| matches!(o, Output::Solicit(_))).map(|(t, _)| *t).collect();
+    let solicits: Vec<u64> = later
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Solicit(_)))
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(solicits, vec![1300, 1600, 1900, 2200]);
-    let removed: Vec<u64> = later.iter().filter(|(_, o)| *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55")))).map(|(t, _)| *t).collect();
+    let removed: Vec<u64> = later
+        .iter()
+        .filter(|(_, o)| *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55"))))
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(removed, vec![121_000]);
-    assert!(h.engine.client_macs().is_empty(), "last address gone: client deleted");
-    assert!(later.iter().any(|(_, o)| *o == Output::Kernel(KernelOp::DelNodeClientIp(ncip()))));
+    assert!(
+        h.engine.client_macs().is_empty(),
+        "last address gone: client deleted"
+    );
+    assert!(
+        later
+            .iter()
+            .any(|(_, o)| *o == Output::Kernel(KernelOp::DelNodeClientIp(ncip())))
+    );
 }
 
 #[test]
 fn a_confirmation_cancels_the_pending_removal() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
-    h.input(1000, Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr: "2001:db8:1::55".parse().unwrap(), mac: Some(CLIENT), state: NeighState::Probe, deleted: false }));
+    h.input(
+        1000,
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Probe,
+            deleted: false,
+        }),
+    );
     h.reachable(5000, "2001:db8:1::55");
     let later = h.run_until(200_000);
-    assert!(!later.iter().any(|(_, o)| matches!(o, Output::Kernel(KernelOp::DelHostRoute(_)))));
+    assert!(
+        !later
+            .iter()
+            .any(|(_, o)| matches!(o, Output::Kernel(KernelOp::DelHostRoute(_))))
+    );
     assert_eq!(h.engine.client_macs(), vec![CLIENT]);
 }
 
 #[test]
 fn delneigh_asks_the_kernel_to_probe_every_address_and_removes_after_120_s() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55", "198.51.100.55"]);
-    let out = h.input(1000, Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr: "2001:db8:1::55".parse().unwrap(), mac: None, state: NeighState::Failed, deleted: true }));
-    let probes: Vec<KernelOp> = kernel_ops(&out).into_iter().filter(|op| matches!(op, KernelOp::ProbeNeighbour { .. })).collect();
+    let out = h.input(
+        1000,
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: None,
+            state: NeighState::Failed,
+            deleted: true,
+        }),
+    );
+    let probes: Vec<KernelOp> = kernel_ops(&out)
+        .into_iter()
+        .filter(|op| matches!(op, KernelOp::ProbeNeighbour { .. }))
+        .collect();
     assert_eq!(probes.len(), 2);
     let later = h.run_until(121_000);
-    assert!(later.iter().any(|(t, o)| *t == 121_000 && *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55")))));
-    assert_eq!(h.engine.client_addresses(&CLIENT).len(), 1, "the other address stays");
+    assert!(later.iter().any(|(t, o)| *t == 121_000
+        && *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55")))));
+    assert_eq!(
+        h.engine.client_addresses(&CLIENT).len(),
+        1,
+        "the other address stays"
+    );
 }
 
 #[test]
 fn a_silent_client_is_probed_after_the_liveness_interval_and_purged_without_answer() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55", "198.51.100.55"]);
     let later = h.run_until(900_000);
-    let verify: Vec<&Output> = later.iter().filter(|(t, _)| *t == 900_000).map(|(_, o)| o).collect();
-    assert!(verify.contains(&&Output::Solicit(Solicitation::Neighbour { ifindex: CLIENT_IF, target: ip("2001:db8:1::55"), dst: ip("2001:db8:1::55"), source_mac: Some(NODE_MAC) })), "{verify:?}");
-    assert!(verify.contains(&&Output::Solicit(Solicitation::Arp { ifindex: CLIENT_IF, target: "198.51.100.55".parse().unwrap(), sender_mac: NODE_MAC, dst_mac: Some(CLIENT) })));
+    let verify: Vec<&Output> = later
+        .iter()
+        .filter(|(t, _)| *t == 900_000)
+        .map(|(_, o)| o)
+        .collect();
+    assert!(
+        verify.contains(&&Output::Solicit(Solicitation::Neighbour {
+            ifindex: CLIENT_IF,
+            target: ip("2001:db8:1::55"),
+            dst: ip("2001:db8:1::55"),
+            source_mac: Some(NODE_MAC)
+        })),
+        "{verify:?}"
+    );
+    assert!(verify.contains(&&Output::Solicit(Solicitation::Arp {
+        ifindex: CLIENT_IF,
+        target: "198.51.100.55".parse().unwrap(),
+        sender_mac: NODE_MAC,
+        dst_mac: Some(CLIENT)
+    })));
     let later = h.run_until(905_000);
-    assert!(later.iter().any(|(t, o)| *t == 905_000 && *o == Output::Kernel(KernelOp::DelNodeClientIp(ncip()))));
+    assert!(
+        later
+            .iter()
+            .any(|(t, o)| *t == 905_000 && *o == Output::Kernel(KernelOp::DelNodeClientIp(ncip())))
+    );
     assert!(h.engine.client_macs().is_empty());
     assert_eq!(h.engine.stats().liveness_purges, 1);
 }
@@ -463,21 +751,61 @@ fn a_silent_client_is_probed_after_the_liveness_interval_and_purged_without_answ
 fn a_client_that_answers_the_liveness_probe_stays() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.run_until(900_000);
-    h.input(900_010, Input::Snooped(Snooped::Advert { ifindex: CLIENT_IF, target: ip("2001:db8:1::55"), mac: CLIENT }));
+    h.input(
+        900_010,
+        Input::Snooped(Snooped::Advert {
+            ifindex: CLIENT_IF,
+            target: ip("2001:db8:1::55"),
+            mac: CLIENT,
+        }),
+    );
     h.run_until(1_000_000);
     assert_eq!(h.engine.client_macs(), vec![CLIENT]);
-    assert_eq!(h.engine.poll_timeout(), Some(ms(900_010 + 900_000)), "next probe one interval after the answer");
+    assert_eq!(
+        h.engine.poll_timeout(),
+        Some(ms(900_010 + 900_000)),
+        "next probe one interval after the answer"
+    );
 }
 
 #[test]
 fn a_client_without_address_or_association_expires_after_300_s() {
     let mut h = Harness::new();
-    h.input(0, Input::Station { ifindex: CLIENT_IF, mac: CLIENT, associated: true });
-    h.input(10, Input::Station { ifindex: CLIENT_IF, mac: CLIENT, associated: false });
-    assert!(h.engine.client_macs().is_empty(), "DEL_STATION deletes at once");
+    h.input(
+        0,
+        Input::Station {
+            ifindex: CLIENT_IF,
+            mac: CLIENT,
+            associated: true,
+        },
+    );
+    h.input(
+        10,
+        Input::Station {
+            ifindex: CLIENT_IF,
+            mac: CLIENT,
+            associated: false,
+        },
+    );
+    assert!(
+        h.engine.client_macs().is_empty(),
+        "DEL_STATION deletes at once"
+    );
     let mut h = Harness::new();
-    h.input(0, Input::Snooped(Snooped::Solicit { ifindex: CLIENT_IF, src: ip("2001:db8:99::1"), src_mac: CLIENT, target: ip("fe80::1") }));
-    assert_eq!(h.engine.client_macs(), vec![CLIENT], "known MAC, address outside the prefixes");
+    h.input(
+        0,
+        Input::Snooped(Snooped::Solicit {
+            ifindex: CLIENT_IF,
+            src: ip("2001:db8:99::1"),
+            src_mac: CLIENT,
+            target: ip("fe80::1"),
+        }),
+    );
+    assert_eq!(
+        h.engine.client_macs(),
+        vec![CLIENT],
+        "known MAC, address outside the prefixes"
+    );
     h.answer_lookup(1, LookupAnswer::NoRoute);
     h.run_until(299_999);
     assert_eq!(h.engine.client_macs(), vec![CLIENT]);
@@ -488,18 +816,52 @@ fn a_client_without_address_or_association_expires_after_300_s() {
 #[test]
 fn station_events_from_mesh_interfaces_are_ignored() {
     let mut h = Harness::new();
-    h.input(0, Input::Station { ifindex: MESH_A, mac: CLIENT, associated: true });
+    h.input(
+        0,
+        Input::Station {
+            ifindex: MESH_A,
+            mac: CLIENT,
+            associated: true,
+        },
+    );
     assert!(h.engine.client_macs().is_empty());
 }
 
 #[test]
 fn dad_probe_solicits_every_300_ms_until_the_address_is_known() {
     let mut h = Harness::new();
-    let out = h.input(0, Input::Snooped(Snooped::Solicit { ifindex: CLIENT_IF, src: Ipv6Addr::UNSPECIFIED, src_mac: CLIENT, target: ip("2001:db8:1::77") }));
-    assert_eq!(out.iter().filter(|o| matches!(o, Output::Solicit(_))).count(), 1);
+    let out = h.input(
+        0,
+        Input::Snooped(Snooped::Solicit {
+            ifindex: CLIENT_IF,
+            src: Ipv6Addr::UNSPECIFIED,
+            src_mac: CLIENT,
+            target: ip("2001:db8:1::77"),
+        }),
+    );
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, Output::Solicit(_)))
+            .count(),
+        1
+    );
     let first = h.run_until(700);
-    assert_eq!(first.iter().filter(|(_, o)| matches!(o, Output::Solicit(_))).map(|(t, _)| *t).collect::<Vec<_>>(), vec![300, 600]);
-    h.input(800, Input::Snooped(Snooped::Advert { ifindex: CLIENT_IF, target: ip("2001:db8:1::77"), mac: CLIENT }));
+    assert_eq!(
+        first
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::Solicit(_)))
+            .map(|(t, _)| *t)
+            .collect::<Vec<_>>(),
+        vec![300, 600]
+    );
+    h.input(
+        800,
+        Input::Snooped(Snooped::Advert {
+            ifindex: CLIENT_IF,
+            target: ip("2001:db8:1::77"),
+            mac: CLIENT,
+        }),
+    );
     let rest = h.run_until(10_000);
     assert!(!rest.iter().any(|(_, o)| matches!(o, Output::Solicit(Solicitation::Neighbour { target, .. }) if *target == ip("2001:db8:1::77"))));
 }
@@ -507,26 +869,47 @@ fn dad_probe_solicits_every_300_ms_until_the_address_is_known() {
 #[test]
 fn dad_probe_gives_up_after_sixteen() {
     let mut h = Harness::new();
-    h.input(0, Input::Snooped(Snooped::Solicit { ifindex: CLIENT_IF, src: Ipv6Addr::UNSPECIFIED, src_mac: CLIENT, target: ip("2001:db8:1::77") }));
+    h.input(
+        0,
+        Input::Snooped(Snooped::Solicit {
+            ifindex: CLIENT_IF,
+            src: Ipv6Addr::UNSPECIFIED,
+            src_mac: CLIENT,
+            target: ip("2001:db8:1::77"),
+        }),
+    );
     assert_eq!(h.run_until(60_000).len(), 15);
     assert_eq!(h.engine.poll_timeout(), None);
 }
 
 #[test]
 fn info_carries_at_most_15_addresses_and_accepts_more_on_receipt() {
-    let addrs: Vec<String> = (0..20).map(|i| format!("2001:db8:1::{:x}", 0x100 + i)).collect();
+    let addrs: Vec<String> = (0..20)
+        .map(|i| format!("2001:db8:1::{:x}", 0x100 + i))
+        .collect();
     let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
     let mut h = Harness::with_served_client(&refs);
     let out = h.datagram(10, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
-    let Message::Info(info) = &intercoms(&out)[0].1.message else { panic!() };
+    let Message::Info(info) = &intercoms(&out)[0].1.message else {
+        panic!()
+    };
     assert_eq!(info.addresses.len(), 15);
-    assert!(out.iter().any(|o| matches!(o, Output::Intercom { bytes, .. } if bytes.len() == 52 + 16 * 15)));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Intercom { bytes, .. } if bytes.len() == 52 + 16 * 15))
+    );
 
     let mut h = Harness::new();
     h.reachable(0, "2001:db8:1::100");
     h.answer_lookup(0, LookupAnswer::Route);
     let out = h.datagram(10, me(), MESH_A, &info_from_peer(&refs, [2; 4]));
-    assert_eq!(kernel_ops(&out).iter().filter(|op| matches!(op, KernelOp::AddHostRoute(_))).count(), 19);
+    assert_eq!(
+        kernel_ops(&out)
+            .iter()
+            .filter(|op| matches!(op, KernelOp::AddHostRoute(_)))
+            .count(),
+        19
+    );
     assert_eq!(h.engine.client_addresses(&CLIENT).len(), 20);
 }
 
@@ -541,15 +924,49 @@ fn unknown_destinations_wait_seek_after_300_ms_and_are_reinjected_in_order() {
         p
     };
     let out = h.input(0, Input::TunPacket(packet(1)));
-    assert!(matches!(out.as_slice(), [Output::Solicit(Solicitation::Neighbour { .. })]));
+    assert!(matches!(
+        out.as_slice(),
+        [Output::Solicit(Solicitation::Neighbour { .. })]
+    ));
     h.input(100, Input::TunPacket(packet(2)));
     let seeks = h.run_until(3400);
-    let seek_times: Vec<u64> = seeks.iter().filter(|(_, o)| matches!(o, Output::Intercom { dst: Destination::Multicast { ifindex: MESH_A }, .. })).map(|(t, _)| *t).collect();
+    let seek_times: Vec<u64> = seeks
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Intercom {
+                    dst: Destination::Multicast { ifindex: MESH_A },
+                    ..
+                }
+            )
+        })
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(seek_times, vec![300, 3300]);
-    let local: Vec<u64> = seeks.iter().filter(|(_, o)| matches!(o, Output::Solicit(_))).map(|(t, _)| *t).collect();
+    let local: Vec<u64> = seeks
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Solicit(_)))
+        .map(|(t, _)| *t)
+        .collect();
     assert_eq!(local, vec![3000]);
-    let out = h.input(4000, Input::Route(RouteEvent { dst: "2001:db8:1::99".parse().unwrap(), prefix_len: 128, table: 254, protocol: 42, kind: RouteKind::Unicast, metric: 1024, ifindex: Some(MESH_A), deleted: false }));
-    assert_eq!(out, vec![Output::Reinject(packet(1)), Output::Reinject(packet(2))]);
+    let out = h.input(
+        4000,
+        Input::Route(RouteEvent {
+            dst: "2001:db8:1::99".parse().unwrap(),
+            prefix_len: 128,
+            table: 254,
+            protocol: 42,
+            kind: RouteKind::Unicast,
+            metric: 1024,
+            ifindex: Some(MESH_A),
+            deleted: false,
+        }),
+    );
+    assert_eq!(
+        out,
+        vec![Output::Reinject(packet(1)), Output::Reinject(packet(2))]
+    );
 }
 
 #[test]
@@ -559,7 +976,19 @@ fn unknown_destinations_expire_after_5_s_and_infinite_metric_routes_do_not_count
     p[0] = 0x60;
     p[24..40].copy_from_slice(&ip("2001:db8:1::99").octets());
     h.input(0, Input::TunPacket(p));
-    let out = h.input(1000, Input::Route(RouteEvent { dst: "2001:db8:1::99".parse().unwrap(), prefix_len: 128, table: 254, protocol: 42, kind: RouteKind::Unicast, metric: 0xffff, ifindex: None, deleted: false }));
+    let out = h.input(
+        1000,
+        Input::Route(RouteEvent {
+            dst: "2001:db8:1::99".parse().unwrap(),
+            prefix_len: 128,
+            table: 254,
+            protocol: 42,
+            kind: RouteKind::Unicast,
+            metric: 0xffff,
+            ifindex: None,
+            deleted: false,
+        }),
+    );
     assert!(out.is_empty());
     h.run_until(5000);
     assert_eq!(h.engine.stats().tun_expired, 1);
@@ -581,29 +1010,162 @@ fn multicast_and_out_of_prefix_tun_packets_are_dropped_without_queueing() {
 #[test]
 fn control_commands_act_on_the_engine() {
     let mut h = Harness::new();
-    let reply = |out: Vec<Output>| match out.into_iter().find(|o| matches!(o, Output::ControlReply { .. })) {
+    let reply = |out: Vec<Output>| match out
+        .into_iter()
+        .find(|o| matches!(o, Output::ControlReply { .. }))
+    {
         Some(Output::ControlReply { bytes, .. }) => String::from_utf8(bytes).unwrap(),
         other => panic!("{other:?}"),
     };
     let mac = CLIENT;
-    assert_eq!(reply(h.input(0, Input::Control { conn: 1, command: Command::AddAddress { addr: "2001:db8:1::55".parse().unwrap(), mac, lease: None } })), "OK");
-    assert_eq!(reply(h.input(0, Input::Control { conn: 2, command: Command::AddAddress { addr: "2001:db8:99::1".parse().unwrap(), mac, lease: None } })), "NOT OK");
-    assert_eq!(reply(h.input(0, Input::Control { conn: 3, command: Command::AddAddress { addr: "198.51.100.70".parse().unwrap(), mac, lease: None } })), "OK");
     assert_eq!(
-        reply(h.input(0, Input::Control { conn: 4, command: Command::GetClients })),
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 1,
+                command: Command::AddAddress {
+                    addr: "2001:db8:1::55".parse().unwrap(),
+                    mac,
+                    lease: None
+                }
+            }
+        )),
+        "OK"
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 2,
+                command: Command::AddAddress {
+                    addr: "2001:db8:99::1".parse().unwrap(),
+                    mac,
+                    lease: None
+                }
+            }
+        )),
+        "NOT OK"
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 3,
+                command: Command::AddAddress {
+                    addr: "198.51.100.70".parse().unwrap(),
+                    mac,
+                    lease: None
+                }
+            }
+        )),
+        "OK"
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 4,
+                command: Command::GetClients
+            }
+        )),
         r#"{ "clients": 1, "clientlist": { "02:11:22:33:44:55": { "interface": "local-node", "addresses": { "2001:db8:1::55": { "state": 1 }, "::ffff:198.51.100.70": { "state": 1 } } } } }"#
     );
-    assert_eq!(reply(h.input(0, Input::Control { conn: 5, command: Command::GetPrefixes })), r#"{ "prefixes": [ "::ffff:0.0.0.0", "fe80::", "2001:db8:1::", "::ffff:198.51.100.0" ] }"#);
-    assert_eq!(reply(h.input(0, Input::Control { conn: 6, command: Command::GetMeshifs })), r#"{ "mesh_interfaces": [ "mesh0", "mesh1" ] }"#);
-    assert_eq!(reply(h.input(0, Input::Control { conn: 7, command: Command::AddMeshif("mesh9".into()) })), "");
-    assert_eq!(reply(h.input(0, Input::Control { conn: 8, command: Command::GetMeshifs })), r#"{ "mesh_interfaces": [ "mesh0", "mesh1", "mesh9" ] }"#);
-    assert_eq!(reply(h.input(0, Input::Control { conn: 9, command: Command::DelAddress { addr: "198.51.100.70".parse().unwrap(), mac } })), "OK");
-    assert_eq!(reply(h.input(0, Input::Control { conn: 10, command: Command::DelAddress { addr: "198.51.100.70".parse().unwrap(), mac } })), "NOT OK");
-    let out = h.input(0, Input::Control { conn: 11, command: Command::Verbosity(Verbosity::Debug) });
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 5,
+                command: Command::GetPrefixes
+            }
+        )),
+        r#"{ "prefixes": [ "::ffff:0.0.0.0", "fe80::", "2001:db8:1::", "::ffff:198.51.100.0" ] }"#
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 6,
+                command: Command::GetMeshifs
+            }
+        )),
+        r#"{ "mesh_interfaces": [ "mesh0", "mesh1" ] }"#
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 7,
+                command: Command::AddMeshif("mesh9".into())
+            }
+        )),
+        ""
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 8,
+                command: Command::GetMeshifs
+            }
+        )),
+        r#"{ "mesh_interfaces": [ "mesh0", "mesh1", "mesh9" ] }"#
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 9,
+                command: Command::DelAddress {
+                    addr: "198.51.100.70".parse().unwrap(),
+                    mac
+                }
+            }
+        )),
+        "OK"
+    );
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 10,
+                command: Command::DelAddress {
+                    addr: "198.51.100.70".parse().unwrap(),
+                    mac
+                }
+            }
+        )),
+        "NOT OK"
+    );
+    let out = h.input(
+        0,
+        Input::Control {
+            conn: 11,
+            command: Command::Verbosity(Verbosity::Debug),
+        },
+    );
     assert!(out.contains(&Output::SetLogLevel(Verbosity::Debug)));
-    let out = h.input(0, Input::Control { conn: 12, command: Command::HasRoute { text: "fec0::1".into(), addr: ip("fec0::1") } });
-    assert!(kernel_ops(&out).contains(&KernelOp::LookupRoute { token: LookupToken::HasRoute(12), addr: ip("fec0::1") }));
-    let out = h.input(1, Input::RouteLookup { token: LookupToken::HasRoute(12), addr: ip("fec0::1"), answer: LookupAnswer::Local });
+    let out = h.input(
+        0,
+        Input::Control {
+            conn: 12,
+            command: Command::HasRoute {
+                text: "fec0::1".into(),
+                addr: ip("fec0::1"),
+            },
+        },
+    );
+    assert!(kernel_ops(&out).contains(&KernelOp::LookupRoute {
+        token: LookupToken::HasRoute(12),
+        addr: ip("fec0::1")
+    }));
+    let out = h.input(
+        1,
+        Input::RouteLookup {
+            token: LookupToken::HasRoute(12),
+            addr: ip("fec0::1"),
+            answer: LookupAnswer::Local,
+        },
+    );
     assert_eq!(reply(out), "found route fec0::1/128: YES\n");
 }
 
@@ -622,7 +1184,10 @@ fn shutdown_removes_exactly_what_was_installed_and_sends_nothing() {
     ] {
         assert!(ops.contains(&expected), "{expected:?} missing from {ops:?}");
     }
-    assert!(ops.iter().all(|op| !matches!(op, KernelOp::AddHostRoute(_) | KernelOp::AddNodeClientIp(_))));
+    assert!(
+        ops.iter()
+            .all(|op| !matches!(op, KernelOp::AddHostRoute(_) | KernelOp::AddNodeClientIp(_)))
+    );
     assert_eq!(h.engine.poll_timeout(), None);
 }
 
@@ -635,9 +1200,54 @@ fn an_idle_engine_asks_for_no_wake_up() {
 #[test]
 fn a_failed_route_install_leaves_the_address_tentative() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
-    h.input(5, Input::KernelResult { op: KernelOp::AddHostRoute(route("2001:db8:1::55")), result: Err(Errno(22)) });
-    assert_eq!(h.engine.client_addresses(&CLIENT), vec![(ip("2001:db8:1::55"), AddrState::Tentative)]);
+    h.input(
+        5,
+        Input::KernelResult {
+            op: KernelOp::AddHostRoute(route("2001:db8:1::55")),
+            result: Err(Errno(22)),
+        },
+    );
+    assert_eq!(
+        h.engine.client_addresses(&CLIENT),
+        vec![(ip("2001:db8:1::55"), AddrState::Tentative)]
+    );
     assert_eq!(h.engine.installed_routes().count(), 0);
     h.reachable(10, "2001:db8:1::55");
-    assert_eq!(h.engine.client_addresses(&CLIENT), vec![(ip("2001:db8:1::55"), AddrState::Active)]);
+    assert_eq!(
+        h.engine.client_addresses(&CLIENT),
+        vec![(ip("2001:db8:1::55"), AddrState::Active)]
+    );
+}
+
+#[test]
+fn a_client_back_before_the_new_nodes_route_arrived_is_claimed_from_that_node_directly() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
+    h.datagram(
+        1001,
+        me(),
+        MESH_A,
+        &Repr {
+            header: Header {
+                ttl: 1,
+                nonce: [2; 4],
+                sender: peer(),
+            },
+            message: Message::Ack { mac: CLIENT },
+        },
+    );
+    h.reachable(1400, "2001:db8:1::55");
+    let out = h.answer_lookup(1401, LookupAnswer::NoRoute);
+    let sent = intercoms(&out);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].0,
+        Destination::Unicast(peer()),
+        "to the node it was handed to"
+    );
+    assert_eq!(sent[0].1.message, Message::Claim { mac: CLIENT });
+    assert!(
+        kernel_ops(&out).is_empty(),
+        "no node-client IP until the peer answers"
+    );
 }

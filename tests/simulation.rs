@@ -6,7 +6,7 @@ mod sim;
 
 use l3roamd::time::{Duration, Instant};
 use l3roamd::wire::intercom::MessageType;
-use sim::{client_mac, Mesh, Params};
+use sim::{Mesh, Params, client_mac};
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
@@ -42,7 +42,10 @@ struct Invariants {
 
 impl Invariants {
     fn new() -> Invariants {
-        Invariants { left_at: BTreeMap::new(), last_at: BTreeMap::new() }
+        Invariants {
+            left_at: BTreeMap::new(),
+            last_at: BTreeMap::new(),
+        }
     }
 
     fn check(&mut self, mesh: &Mesh) {
@@ -71,7 +74,11 @@ impl Invariants {
             // Whoever holds the node-client IP serves the client.
             for (n, node) in mesh.nodes.iter().enumerate() {
                 if !mesh.dead[n] && node.engine.holds_node_client_ip(&client.mac) {
-                    assert!(mesh.serving(c).contains(&n), "t={}: node{n} holds the node-client IP of client {c} without serving it", mesh.now);
+                    assert!(
+                        mesh.serving(c).contains(&n),
+                        "t={}: node{n} holds the node-client IP of client {c} without serving it",
+                        mesh.now
+                    );
                 }
             }
         }
@@ -80,7 +87,13 @@ impl Invariants {
 
 /// Runs until the client is served by `node` alone, or `limit` passes. Returns the time it
 /// took, or `None`.
-fn run_until_served(mesh: &mut Mesh, client: usize, node: usize, limit: Duration, inv: &mut Invariants) -> Option<Duration> {
+fn run_until_served(
+    mesh: &mut Mesh,
+    client: usize,
+    node: usize,
+    limit: Duration,
+    inv: &mut Invariants,
+) -> Option<Duration> {
     let start = mesh.now;
     let deadline = start + limit;
     let mut done = None;
@@ -101,7 +114,10 @@ fn settle(mesh: &mut Mesh, d: Duration, inv: &mut Invariants) {
 }
 
 fn count(mesh: &Mesh, since: Instant, kind: MessageType) -> usize {
-    mesh.sent.iter().filter(|s| s.at >= since && s.kind == Some(kind)).count()
+    mesh.sent
+        .iter()
+        .filter(|s| s.at >= since && s.kind == Some(kind))
+        .count()
 }
 
 #[test]
@@ -124,9 +140,17 @@ fn roam_a_to_b_costs_one_claim_one_info_one_ack() {
     settle(&mut mesh, Duration::from_secs(10), &mut inv);
     let t0 = mesh.now;
     mesh.roam(c, 2);
-    let took = run_until_served(&mut mesh, c, 2, Duration::from_secs(10), &mut inv).expect("handed over");
+    let took =
+        run_until_served(&mut mesh, c, 2, Duration::from_secs(10), &mut inv).expect("handed over");
     assert!(took < Duration::from_millis(100), "{took:?}");
-    assert_eq!((count(&mesh, t0, MessageType::Claim), count(&mesh, t0, MessageType::Info), count(&mesh, t0, MessageType::Ack)), (1, 1, 1));
+    assert_eq!(
+        (
+            count(&mesh, t0, MessageType::Claim),
+            count(&mesh, t0, MessageType::Info),
+            count(&mesh, t0, MessageType::Ack)
+        ),
+        (1, 1, 1)
+    );
     settle(&mut mesh, Duration::from_secs(400), &mut inv);
     assert!(mesh.served_only_by(c, 2));
 }
@@ -143,8 +167,14 @@ fn roam_a_to_b_and_back_within_one_second() {
     settle(&mut mesh, Duration::from_millis(400), &mut inv);
     mesh.roam(c, 0);
     let took = run_until_served(&mut mesh, c, 0, STALE_BOUND, &mut inv).expect("back on A");
-    eprintln!("A->B->A: served by A alone {took:?} after returning, {} intercom packets", mesh.intercom_sent_since(t0));
-    assert!(mesh.intercom_sent_since(t0) <= PACKETS_PER_ROAM_BOUND * 2);
+    eprintln!(
+        "A->B->A: served by A alone {took:?} after returning, {} intercom packets",
+        mesh.intercom_sent_since(t0)
+    );
+    // B's node-client IP has not reached A yet; A claims from B's node IP, remembered from
+    // the hand-over, instead of serving the client beside B until B's entries age out.
+    assert!(took < Duration::from_millis(100), "{took:?}");
+    assert_eq!(count(&mesh, t0, MessageType::Claim), 2);
     settle(&mut mesh, Duration::from_secs(400), &mut inv);
     assert!(mesh.served_only_by(c, 0));
 }
@@ -152,7 +182,11 @@ fn roam_a_to_b_and_back_within_one_second() {
 #[test]
 fn a_roam_while_a_claim_is_in_flight() {
     // Slow links, so the client moves on before the first hand-over has finished.
-    let params = Params { link_delay_min: Duration::from_millis(40), link_delay_max: Duration::from_millis(60), ..Params::default() };
+    let params = Params {
+        link_delay_min: Duration::from_millis(40),
+        link_delay_max: Duration::from_millis(60),
+        ..Params::default()
+    };
     let mut mesh = Mesh::chain(3, params, 4);
     let mut inv = Invariants::new();
     let c = mesh.add_client(client_mac(4), addrs(3, 4));
@@ -161,10 +195,17 @@ fn a_roam_while_a_claim_is_in_flight() {
     let t0 = mesh.now;
     mesh.roam(c, 1);
     settle(&mut mesh, Duration::from_millis(30), &mut inv);
-    assert!(mesh.nodes[1].engine.claim_in_progress(&mesh.clients[c].mac), "B's CLAIM is on its way");
+    assert!(
+        mesh.nodes[1].engine.claim_in_progress(&mesh.clients[c].mac),
+        "B's CLAIM is on its way"
+    );
     mesh.roam(c, 2);
     let took = run_until_served(&mut mesh, c, 2, STALE_BOUND, &mut inv).expect("served by C");
-    eprintln!("A->B->C mid-claim: served by C alone after {took:?}, {} intercom packets", mesh.intercom_sent_since(t0));
+    eprintln!(
+        "A->B->C mid-claim: served by C alone after {took:?}, {} intercom packets",
+        mesh.intercom_sent_since(t0)
+    );
+    assert!(took < Duration::from_secs(2), "{took:?}");
     settle(&mut mesh, Duration::from_secs(400), &mut inv);
     assert!(mesh.served_only_by(c, 2));
 }
@@ -180,9 +221,13 @@ fn info_lost_the_claim_is_retried_and_the_info_resent() {
     mesh.drop_next = vec![MessageType::Info];
     let t0 = mesh.now;
     mesh.roam(c, 1);
-    let took = run_until_served(&mut mesh, c, 1, Duration::from_secs(10), &mut inv).expect("handed over");
+    let took =
+        run_until_served(&mut mesh, c, 1, Duration::from_secs(10), &mut inv).expect("handed over");
     // The old node's INFO cycle retransmits after 500 ms; its content arrives complete.
-    assert!(took >= Duration::from_millis(500) && took < Duration::from_millis(700), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(500) && took < Duration::from_millis(700),
+        "{took:?}"
+    );
     assert_eq!(count(&mesh, t0, MessageType::Info), 2);
 }
 
@@ -199,13 +244,54 @@ fn ack_lost_the_info_is_acked_again() {
     run_until_served(&mut mesh, c, 1, Duration::from_secs(10), &mut inv).expect("handed over");
     settle(&mut mesh, Duration::from_secs(10), &mut inv);
     // One retransmitted INFO, re-ACKed from the duplicate cache, ends the INFO cycle.
-    assert_eq!((count(&mesh, t0, MessageType::Info), count(&mesh, t0, MessageType::Ack)), (2, 2));
+    assert_eq!(
+        (
+            count(&mesh, t0, MessageType::Info),
+            count(&mesh, t0, MessageType::Ack)
+        ),
+        (2, 2)
+    );
     assert!(!mesh.nodes[0].engine.info_in_progress(&mesh.clients[c].mac));
 }
 
 #[test]
 fn claim_to_a_node_that_died_times_out_and_the_new_node_takes_over() {
-    let mut mesh = Mesh::chain(3, Params { routing_delay: Duration::from_secs(2), ..Params::default() }, 7);
+    // Babel notices a dead neighbour only after its hold time: until then the dead node's
+    // node-client IP stays routed and the CLAIMs go into the void.
+    let mut mesh = Mesh::chain(
+        3,
+        Params {
+            routing_delay: Duration::from_secs(10),
+            ..Params::default()
+        },
+        7,
+    );
+    let mut inv = Invariants::new();
+    let c = mesh.add_client(client_mac(7), addrs(3, 7));
+    mesh.attach(c, 0);
+    settle(&mut mesh, Duration::from_secs(30), &mut inv);
+    mesh.kill(0);
+    let t0 = mesh.now;
+    mesh.roam(c, 1);
+    let took =
+        run_until_served(&mut mesh, c, 1, Duration::from_secs(20), &mut inv).expect("taken over");
+    assert_eq!(count(&mesh, t0, MessageType::Claim), 16);
+    assert!(
+        took >= Duration::from_millis(4800) && took < Duration::from_millis(4900),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn claim_to_a_node_whose_routes_are_gone_stops_when_the_send_fails() {
+    let mut mesh = Mesh::chain(
+        3,
+        Params {
+            routing_delay: Duration::from_secs(2),
+            ..Params::default()
+        },
+        7,
+    );
     let mut inv = Invariants::new();
     let c = mesh.add_client(client_mac(7), addrs(3, 7));
     mesh.attach(c, 0);
@@ -213,9 +299,14 @@ fn claim_to_a_node_that_died_times_out_and_the_new_node_takes_over() {
     mesh.kill(0);
     let t0 = mesh.now;
     mesh.roam(c, 1);
-    let took = run_until_served(&mut mesh, c, 1, Duration::from_secs(20), &mut inv).expect("taken over");
-    assert_eq!(count(&mesh, t0, MessageType::Claim), 16);
-    assert!(took >= Duration::from_millis(4800) && took < Duration::from_millis(4900), "{took:?}");
+    let took =
+        run_until_served(&mut mesh, c, 1, Duration::from_secs(20), &mut inv).expect("taken over");
+    // The withdrawal reaches node1 after 2 s: the next CLAIM has no route, and node1 stops.
+    assert_eq!(count(&mesh, t0, MessageType::Claim), 7);
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_millis(2200),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -230,11 +321,26 @@ fn seek_finds_a_silent_client_three_hops_away() {
     packet.push(0xaa);
     mesh.input(0, l3roamd::engine::Input::TunPacket(packet.clone()));
     settle(&mut mesh, Duration::from_secs(5), &mut inv);
-    assert_eq!(mesh.reinjected, vec![(0, packet)], "the waiting packet went out at node0");
+    assert_eq!(
+        mesh.reinjected,
+        vec![(0, packet)],
+        "the waiting packet went out at node0"
+    );
     assert!(mesh.served_only_by(c, 3));
-    let seeks: Vec<_> = mesh.sent.iter().filter(|s| s.kind == Some(MessageType::Seek)).collect();
-    assert_eq!(seeks.iter().filter(|s| s.from == 0).count(), 1, "one SEEK originated");
-    assert!(seeks.iter().any(|s| s.from == 2), "forwarded hop by hop to node3's neighbour");
+    let seeks: Vec<_> = mesh
+        .sent
+        .iter()
+        .filter(|s| s.kind == Some(MessageType::Seek))
+        .collect();
+    assert_eq!(
+        seeks.iter().filter(|s| s.from == 0).count(),
+        1,
+        "one SEEK originated"
+    );
+    assert!(
+        seeks.iter().any(|s| s.from == 2),
+        "forwarded hop by hop to node3's neighbour"
+    );
 }
 
 #[test]
@@ -247,7 +353,10 @@ fn a_client_with_15_addresses_is_handed_over_with_all_of_them() {
     settle(&mut mesh, Duration::from_secs(25), &mut inv);
     mesh.roam(c, 1);
     let took = run_until_served(&mut mesh, c, 1, Duration::from_secs(2), &mut inv);
-    assert!(took.is_some_and(|t| t < Duration::from_millis(100)), "all 15 from the INFO: {took:?}");
+    assert!(
+        took.is_some_and(|t| t < Duration::from_millis(100)),
+        "all 15 from the INFO: {took:?}"
+    );
 }
 
 #[test]
@@ -264,8 +373,12 @@ fn a_client_with_20_addresses_gets_15_by_info_and_the_rest_when_it_uses_them() {
     let known = mesh.nodes[1].engine.client_addresses(&mac).len();
     assert!((15..20).contains(&known), "{known}");
     assert!(mesh.routing(c) == vec![1]);
-    let took = run_until_served(&mut mesh, c, 1, Duration::from_secs(30), &mut inv).expect("all 20");
-    assert!(took >= Duration::from_secs(18), "the last five came when the client used them: {took:?}");
+    let took =
+        run_until_served(&mut mesh, c, 1, Duration::from_secs(30), &mut inv).expect("all 20");
+    assert!(
+        took >= Duration::from_secs(18),
+        "the last five came when the client used them: {took:?}"
+    );
 }
 
 // ----- randomized -----
@@ -289,7 +402,8 @@ fn random_run(seed: u64, summary: &mut Summary) {
         dup_permille: rng.below(50),
         ..Params::default()
     };
-    let mut links: Vec<(usize, usize)> = (1..n).map(|i| (rng.below(i as u32) as usize, i)).collect();
+    let mut links: Vec<(usize, usize)> =
+        (1..n).map(|i| (rng.below(i as u32) as usize, i)).collect();
     if n > 3 && rng.below(2) == 0 {
         links.push((0, n - 1));
     }
@@ -317,7 +431,10 @@ fn random_run(seed: u64, summary: &mut Summary) {
         }
         let packets = mesh.intercom_sent_since(t0);
         summary.packets.push(packets);
-        assert!(packets <= PACKETS_PER_ROAM_BOUND, "seed {seed}: {packets} intercom packets for one roam");
+        assert!(
+            packets <= PACKETS_PER_ROAM_BOUND,
+            "seed {seed}: {packets} intercom packets for one roam"
+        );
     }
     // Quiet period: every client must end up served by its node alone.
     settle(&mut mesh, STALE_BOUND + Duration::from_secs(10), &mut inv);
@@ -334,7 +451,11 @@ fn random_run(seed: u64, summary: &mut Summary) {
 
 fn run_seed(seed: u64, summary: &mut Summary) {
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut local = Summary { roams: 0, packets: Vec::new(), handover_ms: Vec::new() };
+        let mut local = Summary {
+            roams: 0,
+            packets: Vec::new(),
+            handover_ms: Vec::new(),
+        };
         random_run(seed, &mut local);
         local
     }));
@@ -357,7 +478,10 @@ fn run_seed(seed: u64, summary: &mut Summary) {
 
 fn percentile(values: &mut [u64], p: usize) -> u64 {
     values.sort_unstable();
-    values.get((values.len().saturating_sub(1)) * p / 100).copied().unwrap_or(0)
+    values
+        .get((values.len().saturating_sub(1)) * p / 100)
+        .copied()
+        .unwrap_or(0)
 }
 
 /// Seeds that once failed; they run first, every time.
@@ -365,8 +489,15 @@ const REGRESSION_SEEDS: &[u64] = &[];
 
 #[test]
 fn randomized_meshes_converge_for_many_seeds() {
-    let seeds: u64 = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
-    let mut summary = Summary { roams: 0, packets: Vec::new(), handover_ms: Vec::new() };
+    let seeds: u64 = std::env::var("SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
+    let mut summary = Summary {
+        roams: 0,
+        packets: Vec::new(),
+        handover_ms: Vec::new(),
+    };
     for &seed in REGRESSION_SEEDS {
         run_seed(seed, &mut summary);
     }
@@ -374,9 +505,15 @@ fn randomized_meshes_converge_for_many_seeds() {
         run_seed(seed, &mut summary);
     }
     let mut packets: Vec<u64> = summary.packets.iter().map(|&p| p as u64).collect();
-    let (median_packets, max_packets) = (percentile(&mut packets, 50), packets.iter().copied().max().unwrap_or(0));
+    let (median_packets, max_packets) = (
+        percentile(&mut packets, 50),
+        packets.iter().copied().max().unwrap_or(0),
+    );
     let measured = summary.handover_ms.len();
-    let (median_ms, p99_ms) = (percentile(&mut summary.handover_ms, 50), percentile(&mut summary.handover_ms, 99));
+    let (median_ms, p99_ms) = (
+        percentile(&mut summary.handover_ms, 50),
+        percentile(&mut summary.handover_ms, 99),
+    );
     let line = format!(
         "simulation: {} seeds, {} roams, intercom packets per roam median {median_packets} max {max_packets}, \
          virtual handover median {median_ms} ms p99 {p99_ms} ms ({measured} completed within their dwell)",
@@ -384,7 +521,7 @@ fn randomized_meshes_converge_for_many_seeds() {
         summary.roams
     );
     println!("{line}");
-    if let Ok(dir) = std::env::var("CARGO_TARGET_TMPDIR") {
-        let _ = std::fs::write(std::path::Path::new(&dir).join("simulation-summary.txt"), format!("{line}\n"));
-    }
+    // scripts/test.sh prints this after cargo test, which captures the line above.
+    let summary = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("simulation-summary.txt");
+    std::fs::write(summary, format!("{line}\n")).expect("write the simulation summary");
 }

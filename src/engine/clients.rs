@@ -1,7 +1,9 @@
 //! The client table: MACs, their addresses and address states, and everything that adds or
 //! removes them (behaviour.md §3–§5, §7, §8).
 
-use super::{Engine, HostRoute, KernelOp, Neighbour, NeighState, Output, Snooped, Solicitation, TimerKey};
+use super::{
+    Engine, HostRoute, KernelOp, NeighState, Neighbour, Output, Snooped, Solicitation, TimerKey,
+};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 use std::collections::BTreeSet;
@@ -93,8 +95,11 @@ impl Client {
     /// The addresses an INFO carries: active ones, at most `limit`, preferring the most
     /// recently confirmed, in table order.
     pub fn info_addresses(&self, limit: usize) -> Vec<Ipv6Addr> {
-        let mut active: Vec<&ClientAddress> =
-            self.addresses.iter().filter(|a| a.state.is_active()).collect();
+        let mut active: Vec<&ClientAddress> = self
+            .addresses
+            .iter()
+            .filter(|a| a.state.is_active())
+            .collect();
         if active.len() > limit {
             let mut by_recency: Vec<Instant> = active.iter().map(|a| a.changed_at).collect();
             by_recency.sort_unstable_by(|a, b| b.cmp(a));
@@ -119,6 +124,8 @@ impl Client {
 #[derive(Clone, Debug)]
 pub(super) struct OldClient {
     pub addresses: Vec<Ipv6Addr>,
+    /// The node that claimed the client from us, if that is how we lost it.
+    pub handed_to: Option<Ipv6Addr>,
 }
 
 /// How a solicitation is addressed.
@@ -141,8 +148,6 @@ impl Engine {
             log::info!("client {mac} appeared on {}", self.ifname(ifindex));
             let seq = self.next_client_seq;
             self.next_client_seq += 1;
-            self.old_clients.remove(&mac);
-            self.timers.set(TimerKey::OldClient(mac), None);
             self.clients.insert(
                 mac,
                 Client {
@@ -274,9 +279,8 @@ impl Engine {
                 }
             }
             (_, AddrState::Active) => self.install(mac, addr, ifindex),
-            (AddrState::Active, AddrState::Inactive) | (AddrState::Tentative, AddrState::Inactive) => {
-                self.uninstall(addr)
-            }
+            (AddrState::Active, AddrState::Inactive)
+            | (AddrState::Tentative, AddrState::Inactive) => self.uninstall(addr),
             (AddrState::Inactive, AddrState::Tentative) => {
                 self.solicit(*addr, SolicitMode::Discover)
             }
@@ -296,14 +300,16 @@ impl Engine {
         let route = self.host_route(addr, ifindex);
         if let Some(old) = self.installed_routes.insert(route.dst, route) {
             if old.ifindex != route.ifindex {
-                self.out.push_back(Output::Kernel(KernelOp::DelHostRoute(old)));
+                self.out
+                    .push_back(Output::Kernel(KernelOp::DelHostRoute(old)));
                 self.out.push_back(Output::Kernel(KernelOp::DelNeighbour {
                     ifindex: old.ifindex,
                     addr: old.dst,
                 }));
             }
         }
-        self.out.push_back(Output::Kernel(KernelOp::AddHostRoute(route)));
+        self.out
+            .push_back(Output::Kernel(KernelOp::AddHostRoute(route)));
         self.out.push_back(Output::Kernel(KernelOp::AddNeighbour {
             ifindex,
             addr: route.dst,
@@ -316,7 +322,8 @@ impl Engine {
     fn uninstall(&mut self, addr: &Ipv6Addr) {
         let dst = self.to_kernel(addr);
         if let Some(route) = self.installed_routes.remove(&dst) {
-            self.out.push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
             self.out.push_back(Output::Kernel(KernelOp::DelNeighbour {
                 ifindex: route.ifindex,
                 addr: dst,
@@ -374,6 +381,7 @@ impl Engine {
         log::info!("client {mac} removed ({why})");
         let old = OldClient {
             addresses: client.info_addresses(crate::wire::intercom::MAX_ADDRESSES_PER_TLV),
+            handed_to: None,
         };
         let addresses: Vec<Ipv6Addr> = client.addresses.iter().map(|a| a.addr).collect();
         self.end_claim(mac);
@@ -385,15 +393,18 @@ impl Engine {
         self.timers.set(TimerKey::Client(mac), None);
         if !self.stopping {
             self.old_clients.insert(mac, old);
-            self.timers
-                .set(TimerKey::OldClient(mac), Some(self.now + OLD_CLIENT_LIFETIME));
+            self.timers.set(
+                TimerKey::OldClient(mac),
+                Some(self.now + OLD_CLIENT_LIFETIME),
+            );
         }
     }
 
     fn release_node_client_ip(&mut self, mac: MacAddr) {
         let ncip = self.node_client_ip(&mac);
         if self.node_client_ips.remove(&ncip) {
-            self.out.push_back(Output::Kernel(KernelOp::DelNodeClientIp(ncip)));
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelNodeClientIp(ncip)));
         }
     }
 
@@ -403,10 +414,17 @@ impl Engine {
             return;
         };
         let ifindex = client.ifindex;
-        let addrs: Vec<IpAddr> = client.addresses.iter().map(|a| self.to_kernel(&a.addr)).collect();
+        let addrs: Vec<IpAddr> = client
+            .addresses
+            .iter()
+            .map(|a| self.to_kernel(&a.addr))
+            .collect();
         for addr in addrs {
-            self.out
-                .push_back(Output::Kernel(KernelOp::ProbeNeighbour { ifindex, addr, mac }));
+            self.out.push_back(Output::Kernel(KernelOp::ProbeNeighbour {
+                ifindex,
+                addr,
+                mac,
+            }));
         }
     }
 
@@ -490,14 +508,23 @@ impl Engine {
             // Rule 4. The kernel omits the MAC when a FAILED entry goes: find the owner by
             // address (the C daemon ignored these).
             let owner = match n.mac {
-                Some(mac) if self.clients.get(&mac).is_some_and(|c| c.address(&addr).is_some()) => {
+                Some(mac)
+                    if self
+                        .clients
+                        .get(&mac)
+                        .is_some_and(|c| c.address(&addr).is_some()) =>
+                {
                     Some(mac)
                 }
                 _ => self.owner_of(&addr),
             };
             if let Some(mac) = owner {
                 let now = self.now;
-                if let Some(a) = self.clients.get_mut(&mac).and_then(|c| c.address_mut(&addr)) {
+                if let Some(a) = self
+                    .clients
+                    .get_mut(&mac)
+                    .and_then(|c| c.address_mut(&addr))
+                {
                     if a.remove_at.is_none() {
                         a.remove_at = Some(now + REMOVAL_DELAY);
                     }
@@ -517,7 +544,11 @@ impl Engine {
             NeighState::Probe | NeighState::Failed => {
                 let owner = n
                     .mac
-                    .filter(|mac| self.clients.get(mac).is_some_and(|c| c.address(&addr).is_some()))
+                    .filter(|mac| {
+                        self.clients
+                            .get(mac)
+                            .is_some_and(|c| c.address(&addr).is_some())
+                    })
                     .or_else(|| self.owner_of(&addr));
                 if let Some(mac) = owner {
                     self.suspect_address(mac, &addr);
@@ -560,7 +591,10 @@ impl Engine {
         };
         match frame {
             Snooped::Solicit {
-                src, src_mac, target, ..
+                src,
+                src_mac,
+                target,
+                ..
             } if self.cfg.learn_from_ndp => {
                 if src.is_unspecified() {
                     self.start_dad_probe(target);
@@ -572,17 +606,15 @@ impl Engine {
             Snooped::Advert { target, mac, .. } if self.cfg.learn_from_ndp => {
                 self.add_address(target, mac, client_if);
             }
+            // Replies as the C daemon, and (NEW) requests and gratuitous ARP: a client's own
+            // sender address is as good a sign of it as an NS is for IPv6.
             Snooped::Arp {
                 sender_mac,
                 sender_ip,
                 ..
-            } => {
-                // Replies as the C daemon, and (NEW) requests and gratuitous ARP: a client's
-                // own sender address is as good a sign of it as an NS is for IPv6.
-                if !sender_ip.is_unspecified() {
-                    let addr = self.cfg.v4_mapping.map(sender_ip);
-                    self.add_address(addr, sender_mac, client_if);
-                }
+            } if !sender_ip.is_unspecified() => {
+                let addr = self.cfg.v4_mapping.map(sender_ip);
+                self.add_address(addr, sender_mac, client_if);
             }
             _ => {}
         }
@@ -600,8 +632,7 @@ impl Engine {
             if address.next_probe_at.is_some_and(|at| at <= now) {
                 to_probe.push(address.addr);
                 address.probes_left = address.probes_left.saturating_sub(1);
-                address.next_probe_at =
-                    (address.probes_left > 0).then_some(now + PROBE_INTERVAL);
+                address.next_probe_at = (address.probes_left > 0).then_some(now + PROBE_INTERVAL);
             }
             if address.remove_at.is_some_and(|at| at <= now) {
                 to_remove.push(address.addr);
@@ -614,9 +645,9 @@ impl Engine {
                 .cfg
                 .liveness_interval
                 .is_some_and(|interval| client.last_seen_at + interval <= now);
-        let idle_expired = client
-            .idle_since
-            .is_some_and(|since| client.addresses.is_empty() && since + ADDRESSLESS_LIFETIME <= now);
+        let idle_expired = client.idle_since.is_some_and(|since| {
+            client.addresses.is_empty() && since + ADDRESSLESS_LIFETIME <= now
+        });
 
         for addr in to_probe {
             self.solicit(addr, SolicitMode::Discover);

@@ -73,8 +73,11 @@ impl Engine {
             }
             Command::Probe { addr, mac } => match self.client_ifindex() {
                 Some(ifindex) => {
-                    self.out
-                        .push_back(Output::Kernel(KernelOp::ProbeNeighbour { ifindex, addr, mac }));
+                    self.out.push_back(Output::Kernel(KernelOp::ProbeNeighbour {
+                        ifindex,
+                        addr,
+                        mac,
+                    }));
                     self.reply(conn, String::new());
                 }
                 None => self.reply(conn, control::render_error(ErrorReason::NoClientInterface)),
@@ -102,7 +105,11 @@ impl Engine {
             .map(|c| ClientView {
                 mac: c.mac,
                 interface: self.ifname(c.ifindex),
-                addresses: c.addresses.iter().map(|a| (a.addr, a.state as u8)).collect(),
+                addresses: c
+                    .addresses
+                    .iter()
+                    .map(|a| (a.addr, a.state as u8))
+                    .collect(),
             })
             .collect();
         control::render_clients(&views)

@@ -111,7 +111,10 @@ mod tests {
     fn entries_expire_after_ten_seconds() {
         let mut cache = DupCache::default();
         assert_eq!(cache.check_and_insert(t(0), vec![1]), Seen::New);
-        assert_eq!(cache.check_and_insert(t(9_999), vec![1]), Seen::Duplicate(None));
+        assert_eq!(
+            cache.check_and_insert(t(9_999), vec![1]),
+            Seen::Duplicate(None)
+        );
         assert_eq!(cache.next_expiry(), Some(t(10_000)));
         assert_eq!(cache.check_and_insert(t(10_000), vec![1]), Seen::New);
     }
@@ -121,7 +124,10 @@ mod tests {
         let mut cache = DupCache::default();
         cache.check_and_insert(t(0), vec![2]);
         cache.set_reply(&[2], vec![7, 7]);
-        assert_eq!(cache.check_and_insert(t(1), vec![2]), Seen::Duplicate(Some(vec![7, 7])));
+        assert_eq!(
+            cache.check_and_insert(t(1), vec![2]),
+            Seen::Duplicate(Some(vec![7, 7]))
+        );
     }
 
     #[test]
@@ -131,7 +137,10 @@ mod tests {
             cache.check_and_insert(t(0), i.to_be_bytes().to_vec());
         }
         assert_eq!(cache.len(), CAPACITY);
-        assert_eq!(cache.check_and_insert(t(1), 0u32.to_be_bytes().to_vec()), Seen::New);
+        assert_eq!(
+            cache.check_and_insert(t(1), 0u32.to_be_bytes().to_vec()),
+            Seen::New
+        );
         let last = CAPACITY as u32 + 9;
         assert_eq!(
             cache.check_and_insert(t(1), last.to_be_bytes().to_vec()),

@@ -4,10 +4,12 @@
 
 use super::clients::{Decision, SolicitMode};
 use super::dedup::{self, Seen};
-use super::{Datagram, Destination, Engine, Errno, KernelOp, LookupAnswer, LookupToken, Output, TimerKey};
+use super::{
+    Datagram, Destination, Engine, Errno, KernelOp, LookupAnswer, LookupToken, Output, TimerKey,
+};
 use crate::time::{Duration, Instant};
-use crate::wire::intercom::{self, Header, Info, Message, Repr};
 use crate::wire::MacAddr;
+use crate::wire::intercom::{self, Header, Info, Message, Repr};
 use std::net::Ipv6Addr;
 
 pub const CLAIM_INTERVAL: Duration = Duration::from_millis(300);
@@ -95,10 +97,18 @@ impl Engine {
         }
     }
 
-    pub(super) fn handle_lookup(&mut self, token: LookupToken, addr: Ipv6Addr, answer: LookupAnswer) {
+    pub(super) fn handle_lookup(
+        &mut self,
+        token: LookupToken,
+        addr: Ipv6Addr,
+        answer: LookupAnswer,
+    ) {
         match token {
             LookupToken::HasRoute(conn) => {
-                let text = self.pending_has_route.remove(&conn).unwrap_or_else(|| addr.to_string());
+                let text = self
+                    .pending_has_route
+                    .remove(&conn)
+                    .unwrap_or_else(|| addr.to_string());
                 let found = answer != LookupAnswer::NoRoute;
                 let bytes = super::control::render_has_route(&text, found).into_bytes();
                 self.out.push_back(Output::ControlReply { conn, bytes });
@@ -108,11 +118,21 @@ impl Engine {
                     .clients
                     .get(&mac)
                     .is_some_and(|c| c.decision == Decision::Looking);
-                if !waiting || addr != self.node_client_ip(&mac) {
+                let ncip_of = self.node_client_ip(&mac);
+                if !waiting || addr != ncip_of {
                     return;
                 }
                 match answer {
-                    LookupAnswer::NoRoute => self.assign_node_client_ip(mac),
+                    LookupAnswer::NoRoute => {
+                        match self.old_clients.get(&mac).and_then(|o| o.handed_to) {
+                            // We handed this client over moments ago and it is back before the
+                            // new node's node-client IP reached us: claim it from that node directly
+                            // (a CLAIM counts on any socket), or both would serve it until the
+                            // other's neighbour entries age out.
+                            Some(node) => self.start_claim(mac, node),
+                            None => self.assign_node_client_ip(mac),
+                        }
+                    }
                     LookupAnswer::Local => {
                         // Left by an earlier run of this node: adopt, never claim from ourselves.
                         log::info!("{mac}: node-client IP {addr} already here, adopted");
@@ -121,7 +141,7 @@ impl Engine {
                             client.decision = Decision::Assigned;
                         }
                     }
-                    LookupAnswer::Route => self.start_claim(mac),
+                    LookupAnswer::Route => self.start_claim(mac, ncip_of),
                 }
             }
         }
@@ -133,18 +153,23 @@ impl Engine {
             return;
         };
         client.decision = Decision::Assigned;
+        // Current again: the old copy has served its purpose.
+        if self.old_clients.remove(&mac).is_some() {
+            self.timers.set(TimerKey::OldClient(mac), None);
+        }
         if self.node_client_ips.insert(ncip) {
-            self.out.push_back(Output::Kernel(KernelOp::AddNodeClientIp(ncip)));
+            self.out
+                .push_back(Output::Kernel(KernelOp::AddNodeClientIp(ncip)));
         }
     }
 
     // ----- CLAIM -----
 
-    fn start_claim(&mut self, mac: MacAddr) {
+    /// Starts a CLAIM cycle to `dst`: normally the client's node-client IP.
+    fn start_claim(&mut self, mac: MacAddr, dst: Ipv6Addr) {
         if self.claims.contains_key(&mac) {
             return;
         }
-        let dst = self.node_client_ip(&mac);
         let repr = Repr {
             header: self.header(intercom::TTL_UNICAST),
             message: Message::Claim { mac },
@@ -214,7 +239,10 @@ impl Engine {
             .map(|(mac, _)| *mac);
         if let Some(mac) = claimed {
             // Nobody routes the node-client IP any more: nothing to hand over.
-            log::info!("{mac}: CLAIM to {dst} not deliverable (errno {}), taking it over", errno.0);
+            log::info!(
+                "{mac}: CLAIM to {dst} not deliverable (errno {}), taking it over",
+                errno.0
+            );
             self.end_claim(mac);
             self.assign_node_client_ip(mac);
         } else {
@@ -233,7 +261,10 @@ impl Engine {
             message: Message::Info(Info {
                 mac,
                 lease: 0,
-                plat: self.cfg.plat_prefix.map_or(Ipv6Addr::UNSPECIFIED, |p| p.addr()),
+                plat: self
+                    .cfg
+                    .plat_prefix
+                    .map_or(Ipv6Addr::UNSPECIFIED, |p| p.addr()),
                 addresses,
             }),
         };
@@ -265,7 +296,12 @@ impl Engine {
         }
         cycle.sends_left -= 1;
         cycle.next_at = now + INFO_INTERVAL;
-        let (dst, bytes, at, last) = (cycle.dst, cycle.bytes.clone(), cycle.next_at, cycle.sends_left == 0);
+        let (dst, bytes, at, last) = (
+            cycle.dst,
+            cycle.bytes.clone(),
+            cycle.next_at,
+            cycle.sends_left == 0,
+        );
         self.stats.info_out += 1;
         self.send_unicast(dst, bytes);
         if last {
@@ -322,7 +358,9 @@ impl Engine {
                 }
                 return;
             }
-            Seen::New => self.timers.set(TimerKey::DupCache, self.dedup.next_expiry()),
+            Seen::New => self
+                .timers
+                .set(TimerKey::DupCache, self.dedup.next_expiry()),
         }
         match repr.message {
             Message::Seek { addresses } => {
@@ -367,10 +405,16 @@ impl Engine {
     fn handle_claim(&mut self, sender: Ipv6Addr, mac: MacAddr) {
         if let Some(client) = self.clients.get(&mac) {
             let addresses = client.info_addresses(intercom::MAX_ADDRESSES_PER_TLV);
-            log::info!("{mac}: claimed by {sender}, handing over {} address(es)", addresses.len());
+            log::info!(
+                "{mac}: claimed by {sender}, handing over {} address(es)",
+                addresses.len()
+            );
             self.stats.handovers_out += 1;
             self.start_info(mac, sender, addresses);
             self.delete_client(mac, "claimed by another node");
+            if let Some(old) = self.old_clients.get_mut(&mac) {
+                old.handed_to = Some(sender);
+            }
         } else if let Some(old) = self.old_clients.get(&mac) {
             let addresses = old.addresses.clone();
             self.start_info(mac, sender, addresses);
@@ -410,13 +454,20 @@ impl Engine {
         if let Some(client) = self.clients.get_mut(&mac) {
             client.plat = (!info.plat.is_unspecified()).then_some(info.plat);
         }
-        log::info!("{mac}: taken over from {sender} with {} address(es)", info.addresses.len());
+        log::info!(
+            "{mac}: taken over from {sender} with {} address(es)",
+            info.addresses.len()
+        );
         self.assign_node_client_ip(mac);
     }
 
     /// ACK: stops the INFO cycle, but only when it comes from the node the INFO went to.
     fn handle_ack(&mut self, sender: Ipv6Addr, mac: MacAddr) {
-        if self.infos.get(&mac).is_some_and(|cycle| cycle.dst == sender) {
+        if self
+            .infos
+            .get(&mac)
+            .is_some_and(|cycle| cycle.dst == sender)
+        {
             self.infos.remove(&mac);
             self.timers.set(TimerKey::Info(mac), None);
         } else {
@@ -428,7 +479,9 @@ impl Engine {
     pub(super) fn originate_seek(&mut self, addr: Ipv6Addr) {
         let repr = Repr {
             header: self.header(intercom::TTL_MULTICAST),
-            message: Message::Seek { addresses: vec![addr] },
+            message: Message::Seek {
+                addresses: vec![addr],
+            },
         };
         if self.send_multicast(&repr.to_bytes()) > 0 {
             self.stats.seek_out += 1;

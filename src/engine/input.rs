@@ -27,7 +27,10 @@ pub enum Input {
         answer: LookupAnswer,
     },
     /// The kernel's answer to an operation the engine asked for.
-    KernelResult { op: KernelOp, result: Result<(), Errno> },
+    KernelResult {
+        op: KernelOp,
+        result: Result<(), Errno>,
+    },
     /// nl80211 NEW_STATION (`associated`) or DEL_STATION.
     Station {
         ifindex: u32,

@@ -9,9 +9,9 @@
 //! ordered.
 #![forbid(unsafe_code)]
 
-pub mod control;
 mod clients;
 mod commands;
+pub mod control;
 pub mod dedup;
 mod handover;
 pub mod input;
@@ -159,7 +159,7 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// A new engine. `seed` keys the PRNG (the driver takes it from getrandom). The prefix
+    /// A new engine. `seed` keys the PRNG (the driver takes it from the kernel). The prefix
     /// routes into the tun device are queued as the first outputs.
     pub fn new(cfg: EngineConfig, seed: [u8; 32], now: Instant) -> Engine {
         Engine::with_rng(cfg, Rng::from_seed(seed), now)
@@ -214,7 +214,11 @@ impl Engine {
             Input::LinkGone { ifindex } => self.handle_link_gone(ifindex),
             Input::Neighbour(neighbour) => self.handle_neighbour(neighbour),
             Input::Route(route) => self.handle_route(route),
-            Input::RouteLookup { token, addr, answer } => self.handle_lookup(token, addr, answer),
+            Input::RouteLookup {
+                token,
+                addr,
+                answer,
+            } => self.handle_lookup(token, addr, answer),
             Input::KernelResult { op, result } => self.handle_kernel_result(op, result),
             Input::Station {
                 ifindex,
@@ -228,7 +232,8 @@ impl Engine {
             Input::Control { conn, command } => self.handle_command(conn, command),
             Input::ControlRejected { conn, reply } => {
                 self.stats.control_errors += 1;
-                self.out.push_back(Output::ControlReply { conn, bytes: reply });
+                self.out
+                    .push_back(Output::ControlReply { conn, bytes: reply });
             }
         }
     }
@@ -251,7 +256,8 @@ impl Engine {
                 TimerKey::Dad(addr) => self.service_dad(addr),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);
-                    self.timers.set(TimerKey::DupCache, self.dedup.next_expiry());
+                    self.timers
+                        .set(TimerKey::DupCache, self.dedup.next_expiry());
                 }
             }
         }
@@ -278,7 +284,8 @@ impl Engine {
             self.delete_client(mac, "shutdown");
         }
         for prefix in std::mem::take(&mut self.prefixes) {
-            self.out.push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
         }
         self.timers = Timers::default();
     }
@@ -344,7 +351,8 @@ impl Engine {
         }
         let internal = self.cfg.v4_mapping.to_internal_prefix(&given);
         self.prefixes.push(ClientPrefix { given, internal });
-        self.out.push_back(Output::Kernel(KernelOp::AddPrefixRoute(given)));
+        self.out
+            .push_back(Output::Kernel(KernelOp::AddPrefixRoute(given)));
         true
     }
 
@@ -352,7 +360,8 @@ impl Engine {
         match self.prefix_index(given) {
             Some(index) => {
                 let prefix = self.prefixes.remove(index);
-                self.out.push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
+                self.out
+                    .push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
                 true
             }
             None => false,
@@ -405,7 +414,10 @@ impl Engine {
 
     /// The client interface (`-i`), if configured and present.
     fn client_ifindex(&self) -> Option<u32> {
-        self.cfg.client_if.as_deref().and_then(|name| self.ifindex_of(name))
+        self.cfg
+            .client_if
+            .as_deref()
+            .and_then(|name| self.ifindex_of(name))
     }
 
     fn client_if_mac(&self) -> Option<MacAddr> {
@@ -430,7 +442,11 @@ impl Engine {
         if self.cfg.client_if.as_deref() == Some(self.ifname(ifindex)) {
             return true;
         }
-        let bridge = self.cfg.client_bridge.as_deref().and_then(|b| self.ifindex_of(b));
+        let bridge = self
+            .cfg
+            .client_bridge
+            .as_deref()
+            .and_then(|b| self.ifindex_of(b));
         bridge.is_some() && self.links.get(&ifindex).and_then(|l| l.master) == bridge
     }
 
@@ -467,7 +483,11 @@ impl Engine {
         self.stats.kernel_failures += 1;
         match op {
             KernelOp::AddHostRoute(route) => {
-                log::warn!("installing host route {} failed: errno {}", route.dst, errno.0);
+                log::warn!(
+                    "installing host route {} failed: errno {}",
+                    route.dst,
+                    errno.0
+                );
                 if self.installed_routes.get(&route.dst) == Some(&route) {
                     self.installed_routes.remove(&route.dst);
                 }

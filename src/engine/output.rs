@@ -15,12 +15,18 @@ pub const MAIN_TABLE: u32 = 254;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
     Kernel(KernelOp),
-    Intercom { dst: Destination, bytes: Vec<u8> },
+    Intercom {
+        dst: Destination,
+        bytes: Vec<u8>,
+    },
     Solicit(Solicitation),
     /// Write this packet back into the tun device; the kernel routes it along the new route.
     Reinject(Vec<u8>),
     /// The reply for a control connection, then close it. Empty bytes: close without reply.
-    ControlReply { conn: ConnId, bytes: Vec<u8> },
+    ControlReply {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
     /// `verbosity`: switch the log level at run time.
     SetLogLevel(super::control::Verbosity),
 }
@@ -52,7 +58,10 @@ pub enum KernelOp {
         addr: IpAddr,
         mac: MacAddr,
     },
-    DelNeighbour { ifindex: u32, addr: IpAddr },
+    DelNeighbour {
+        ifindex: u32,
+        addr: IpAddr,
+    },
     /// Put the entry in state PROBE so the kernel verifies the client.
     ProbeNeighbour {
         ifindex: u32,
@@ -66,7 +75,10 @@ pub enum KernelOp {
     AddPrefixRoute(IpPrefix),
     DelPrefixRoute(IpPrefix),
     /// Is there a usable /128 route to `addr`? Answered by [`super::Input::RouteLookup`].
-    LookupRoute { token: LookupToken, addr: Ipv6Addr },
+    LookupRoute {
+        token: LookupToken,
+        addr: Ipv6Addr,
+    },
 }
 
 /// A Neighbour Solicitation or ARP request for the client interface.

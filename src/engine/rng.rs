@@ -1,4 +1,4 @@
-//! The engine's random numbers: ChaCha20 keyed by a seed the driver takes from getrandom.
+//! The engine's random numbers: ChaCha20 keyed by a seed the driver takes from the kernel.
 //!
 //! Nonces must be unpredictable to a neighbour (a predicted nonce lets it pre-poison the
 //! receivers' duplicate caches), so a plain counter-based PRNG will not do; yet the engine
@@ -50,7 +50,7 @@ fn chacha20_block(key: &[u32; 8], counter: u64) -> [u32; 16] {
 }
 
 impl Rng {
-    /// A generator keyed by 32 seed bytes (the driver reads them from getrandom).
+    /// A generator keyed by 32 seed bytes (the driver reads them from the kernel).
     pub fn from_seed(seed: [u8; 32]) -> Rng {
         let mut key = [0u32; 8];
         for (word, chunk) in key.iter_mut().zip(seed.chunks_exact(4)) {
@@ -68,7 +68,9 @@ impl Rng {
     pub fn from_u64(seed: u64) -> Rng {
         let mut bytes = [0u8; 32];
         for (i, chunk) in bytes.chunks_exact_mut(8).enumerate() {
-            chunk.copy_from_slice(&(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes());
+            chunk.copy_from_slice(
+                &(seed ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
+            );
         }
         Rng::from_seed(bytes)
     }

@@ -61,7 +61,11 @@ impl Engine {
             self.stats.tun_dropped += 1;
             return;
         }
-        if self.clients.values().any(|c| c.address(&addr).is_some_and(|a| a.state.is_active())) {
+        if self
+            .clients
+            .values()
+            .any(|c| c.address(&addr).is_some_and(|a| a.state.is_active()))
+        {
             // The route to a client of ours appeared just after the kernel queued the packet.
             self.stats.reinjected += 1;
             self.out.push_back(Output::Reinject(packet));

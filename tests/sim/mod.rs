@@ -9,8 +9,8 @@ use l3roamd::engine::rng::Rng;
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::{Duration, Instant};
-use l3roamd::wire::intercom::{self, MessageType};
 use l3roamd::wire::MacAddr;
+use l3roamd::wire::intercom::{self, MessageType};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -91,17 +91,28 @@ pub struct SimClient {
     /// so that a hand-over must carry them in the INFO.
     pub first_address_first: bool,
     talks: u32,
+    /// Addresses the client has used so far: the mesh can know no others.
+    pub revealed: BTreeSet<Ipv6Addr>,
 }
 
 #[derive(Clone, Debug)]
 enum Event {
     Input(usize, Input),
     /// A route announcement of `owner` for `addr` became visible at `viewer`.
-    RouteVisible { viewer: usize, addr: Ipv6Addr },
+    RouteVisible {
+        viewer: usize,
+        addr: Ipv6Addr,
+    },
     /// The client talks to its node: the kernel confirms its neighbour entries.
-    ClientTalks { client: usize, node: usize },
+    ClientTalks {
+        client: usize,
+        node: usize,
+    },
     NudSweep,
 }
+
+/// One announcement of a route: from `.0` until `.1` (still announced when `None`).
+type Announced = (Instant, Option<Instant>);
 
 /// One intercom datagram put on the wire by a node (before loss).
 #[derive(Clone, Debug)]
@@ -120,7 +131,7 @@ pub struct Mesh {
     queue: BTreeMap<(Instant, u64), Event>,
     seq: u64,
     /// (owner, addr) -> announcement intervals [start, end).
-    announcements: BTreeMap<(usize, Ipv6Addr), Vec<(Instant, Option<Instant>)>>,
+    announcements: BTreeMap<(usize, Ipv6Addr), Vec<Announced>>,
     hops: Vec<Vec<u32>>,
     pub sent: Vec<Sent>,
     pub reinjected: Vec<(usize, Vec<u8>)>,
@@ -148,11 +159,28 @@ impl Mesh {
         let mut nodes: Vec<Node> = (0..n)
             .map(|i| {
                 let mut cfg = EngineConfig::for_node(node_ip(i), prefix);
-                cfg.client_prefixes.push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
-                let mut engine = Engine::with_seed(cfg, seed.wrapping_mul(1000).wrapping_add(i as u64), Instant::ZERO);
+                cfg.client_prefixes
+                    .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
+                let mut engine = Engine::with_seed(
+                    cfg,
+                    seed.wrapping_mul(1000).wrapping_add(i as u64),
+                    Instant::ZERO,
+                );
                 for link in [
-                    Link { ifindex: MESH_IF, name: "mesh0".into(), up: true, mac: None, master: None },
-                    Link { ifindex: CLIENT_IF, name: "local-node".into(), up: true, mac: Some(NODE_MAC), master: None },
+                    Link {
+                        ifindex: MESH_IF,
+                        name: "mesh0".into(),
+                        up: true,
+                        mac: None,
+                        master: None,
+                    },
+                    Link {
+                        ifindex: CLIENT_IF,
+                        name: "local-node".into(),
+                        up: true,
+                        mac: Some(NODE_MAC),
+                        master: None,
+                    },
                 ] {
                     engine.handle_input(Instant::ZERO, Input::Link(link));
                 }
@@ -192,7 +220,8 @@ impl Mesh {
         // Node IPs are routed from the start, as babeld would have them before l3roamd runs.
         for i in 0..n {
             let ip = mesh.nodes[i].ip;
-            mesh.announcements.insert((i, ip), vec![(Instant::ZERO, None)]);
+            mesh.announcements
+                .insert((i, ip), vec![(Instant::ZERO, None)]);
         }
         mesh.trace = std::env::var("SIM_TRACE").is_ok();
         mesh.schedule(Duration::from_secs(1), Event::NudSweep);
@@ -206,7 +235,14 @@ impl Mesh {
     }
 
     pub fn add_client(&mut self, mac: MacAddr, addrs: Vec<Ipv6Addr>) -> usize {
-        self.clients.push(SimClient { mac, addrs, at: None, first_address_first: false, talks: 0 });
+        self.clients.push(SimClient {
+            mac,
+            addrs,
+            at: None,
+            first_address_first: false,
+            talks: 0,
+            revealed: BTreeSet::new(),
+        });
         self.clients.len() - 1
     }
 
@@ -228,7 +264,10 @@ impl Mesh {
     pub fn attach(&mut self, client: usize, node: usize) {
         self.clients[client].at = Some(node);
         self.clients[client].talks = 0;
-        self.schedule(Duration::from_millis(1), Event::ClientTalks { client, node });
+        self.schedule(
+            Duration::from_millis(1),
+            Event::ClientTalks { client, node },
+        );
     }
 
     /// The client is on `node` but says nothing until asked (it answers NS and ARP).
@@ -276,7 +315,11 @@ impl Mesh {
     }
 
     fn withdraw(&mut self, owner: usize, addr: Ipv6Addr) {
-        if let Some(last) = self.announcements.get_mut(&(owner, addr)).and_then(|v| v.last_mut()) {
+        if let Some(last) = self
+            .announcements
+            .get_mut(&(owner, addr))
+            .and_then(|v| v.last_mut())
+        {
             if last.1.is_none() {
                 last.1 = Some(self.now);
             }
@@ -293,11 +336,14 @@ impl Mesh {
             .filter(|&owner| owner != viewer)
             .filter(|&owner| {
                 let delay = self.route_delay(owner, viewer);
-                self.announcements.get(&(owner, *addr)).is_some_and(|intervals| {
-                    intervals.iter().any(|(start, end)| {
-                        *start + delay <= self.now && end.is_none_or(|end| end + delay > self.now)
+                self.announcements
+                    .get(&(owner, *addr))
+                    .is_some_and(|intervals| {
+                        intervals.iter().any(|(start, end)| {
+                            *start + delay <= self.now
+                                && end.is_none_or(|end| end + delay > self.now)
+                        })
                     })
-                })
             })
             .collect();
         owners.sort_by_key(|&o| (self.hops[viewer][o], o));
@@ -338,7 +384,12 @@ impl Mesh {
                 self.dispatch(event);
             } else {
                 for i in 0..self.nodes.len() {
-                    if !self.dead[i] && self.nodes[i].engine.poll_timeout().is_some_and(|t| t <= next) {
+                    if !self.dead[i]
+                        && self.nodes[i]
+                            .engine
+                            .poll_timeout()
+                            .is_some_and(|t| t <= next)
+                    {
                         self.nodes[i].engine.handle_timeout(next);
                         self.drain(i);
                     }
@@ -390,13 +441,23 @@ impl Mesh {
                 }
                 let mac = self.clients[client].mac;
                 let c = &mut self.clients[client];
-                let using = if c.first_address_first && c.talks == 0 { 1 } else { c.addrs.len() };
+                let using = if c.first_address_first && c.talks == 0 {
+                    1
+                } else {
+                    c.addrs.len()
+                };
                 c.talks += 1;
-                for addr in c.addrs.clone().into_iter().take(using) {
+                let used: Vec<Ipv6Addr> = c.addrs.iter().take(using).copied().collect();
+                c.revealed.extend(used.iter().copied());
+                for addr in used {
                     let kernel_addr = self.nodes[node].engine_kernel_form(&addr);
                     self.nodes[node].kernel.neighbours.insert(
                         kernel_addr,
-                        NeighEntry { mac, state: Nud::Reachable, since: self.now },
+                        NeighEntry {
+                            mac,
+                            state: Nud::Reachable,
+                            since: self.now,
+                        },
                     );
                     self.input(
                         node,
@@ -463,7 +524,13 @@ impl Mesh {
             for (addr, mac, state, deleted) in events {
                 self.input(
                     node,
-                    Input::Neighbour(Neighbour { ifindex: CLIENT_IF, addr, mac, state, deleted }),
+                    Input::Neighbour(Neighbour {
+                        ifindex: CLIENT_IF,
+                        addr,
+                        mac,
+                        state,
+                        deleted,
+                    }),
                 );
             }
         }
@@ -494,8 +561,12 @@ impl Mesh {
             KernelOp::AddHostRoute(route) => {
                 let k = &mut self.nodes[node].kernel;
                 // A replace: one route per destination and table.
-                let old: Vec<HostRoute> =
-                    k.routes.iter().filter(|r| r.dst == route.dst && r.table == route.table).copied().collect();
+                let old: Vec<HostRoute> = k
+                    .routes
+                    .iter()
+                    .filter(|r| r.dst == route.dst && r.table == route.table)
+                    .copied()
+                    .collect();
                 for r in old {
                     k.routes.remove(&r);
                 }
@@ -514,14 +585,20 @@ impl Mesh {
                 }
             }
             KernelOp::AddNeighbour { addr, mac, .. } => {
-                let entry = NeighEntry { mac: *mac, state: Nud::Reachable, since: self.now };
+                let entry = NeighEntry {
+                    mac: *mac,
+                    state: Nud::Reachable,
+                    since: self.now,
+                };
                 self.nodes[node].kernel.neighbours.insert(*addr, entry);
                 Ok(())
             }
-            KernelOp::DelNeighbour { addr, .. } => match self.nodes[node].kernel.neighbours.remove(addr) {
-                Some(_) => Ok(()),
-                None => Err(Errno::ENOENT),
-            },
+            KernelOp::DelNeighbour { addr, .. } => {
+                match self.nodes[node].kernel.neighbours.remove(addr) {
+                    Some(_) => Ok(()),
+                    None => Err(Errno::ENOENT),
+                }
+            }
             KernelOp::ProbeNeighbour { addr, mac, .. } => {
                 let present = self
                     .clients
@@ -570,37 +647,63 @@ impl Mesh {
                 } else {
                     LookupAnswer::Route
                 };
-                let input = Input::RouteLookup { token: *token, addr: *addr, answer };
+                let input = Input::RouteLookup {
+                    token: *token,
+                    addr: *addr,
+                    answer,
+                };
                 self.schedule(Duration::from_millis(1), Event::Input(node, input));
                 Ok(())
             }
         };
         if let Err(errno) = result {
-            self.schedule(Duration::ZERO, Event::Input(node, Input::KernelResult { op, result: Err(errno) }));
+            self.schedule(
+                Duration::ZERO,
+                Event::Input(
+                    node,
+                    Input::KernelResult {
+                        op,
+                        result: Err(errno),
+                    },
+                ),
+            );
         }
     }
 
     fn send(&mut self, from: usize, dst: Destination, bytes: Vec<u8>) {
-        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| p.msg_type().ok());
-        self.sent.push(Sent { at: self.now, from, kind });
+        let kind = intercom::Packet::new_checked(&bytes[..])
+            .ok()
+            .and_then(|p| p.msg_type().ok());
+        // Counted when it goes on the wire: a send the kernel refuses for want of a route is not.
+        let on_wire = Sent {
+            at: self.now,
+            from,
+            kind,
+        };
         match dst {
             Destination::Multicast { .. } => {
+                self.sent.push(on_wire);
                 for to in self.nodes[from].neighbours.clone() {
                     self.deliver(from, to, intercom::GROUP, MESH_IF, bytes.clone(), 1);
                 }
             }
             Destination::Unicast(addr) => {
                 if self.holds_locally(from, &addr) {
+                    self.sent.push(on_wire);
                     self.deliver(from, from, addr, 1, bytes, 0);
                     return;
                 }
                 match self.owners_seen_by(from, &addr).first() {
                     Some(&to) => {
+                        self.sent.push(on_wire);
                         let hops = self.hops[from][to];
                         self.deliver(from, to, addr, MESH_IF, bytes, hops);
                     }
                     None => {
-                        let failed = Input::IntercomSendFailed { dst: addr, errno: Errno::ENETUNREACH };
+                        let failed = Input::IntercomSendFailed {
+                            dst: addr,
+                            errno: Errno::ENETUNREACH,
+                        };
                         self.schedule(Duration::ZERO, Event::Input(from, failed));
                     }
                 }
@@ -610,9 +713,19 @@ impl Mesh {
 
     /// Puts a datagram on the way, per hop lossy, delayed and sometimes duplicated; on
     /// arrival the destination must still hold the address.
-    fn deliver(&mut self, from: usize, to: usize, dst: Ipv6Addr, ifindex: u32, bytes: Vec<u8>, hops: u32) {
+    fn deliver(
+        &mut self,
+        from: usize,
+        to: usize,
+        dst: Ipv6Addr,
+        ifindex: u32,
+        bytes: Vec<u8>,
+        hops: u32,
+    ) {
         let mut delay = Duration::ZERO;
-        let kind = intercom::Packet::new_checked(&bytes[..]).ok().and_then(|p| p.msg_type().ok());
+        let kind = intercom::Packet::new_checked(&bytes[..])
+            .ok()
+            .and_then(|p| p.msg_type().ok());
         if let Some(i) = self.drop_next.iter().position(|k| Some(*k) == kind) {
             self.drop_next.remove(i);
             return;
@@ -623,9 +736,18 @@ impl Mesh {
             }
             delay += self.random_delay(self.params.link_delay_min, self.params.link_delay_max);
         }
-        let copies = if hops > 0 && self.chance(self.params.dup_permille) { 2 } else { 1 };
+        let copies = if hops > 0 && self.chance(self.params.dup_permille) {
+            2
+        } else {
+            1
+        };
         for copy in 0..copies {
-            let datagram = Datagram { src: self.nodes[from].ip, dst, ifindex, bytes: bytes.clone() };
+            let datagram = Datagram {
+                src: self.nodes[from].ip,
+                dst,
+                ifindex,
+                bytes: bytes.clone(),
+            };
             let event = Event::Input(to, Input::Intercom(datagram));
             self.schedule(delay + Duration::from_millis(copy), event);
         }
@@ -637,17 +759,34 @@ impl Mesh {
             Solicitation::Neighbour { target, .. } => (target, true),
             Solicitation::Arp { target, .. } => (V4::map(target), false),
         };
-        let Some(client) = self.clients.iter().find(|c| c.at == Some(node) && c.addrs.contains(&target)) else {
+        let Some(client) = self
+            .clients
+            .iter_mut()
+            .find(|c| c.at == Some(node) && c.addrs.contains(&target))
+        else {
             return;
         };
+        client.revealed.insert(target);
         let mac = client.mac;
         let frame = if answer {
-            Snooped::Advert { ifindex: CLIENT_IF, target, mac }
+            Snooped::Advert {
+                ifindex: CLIENT_IF,
+                target,
+                mac,
+            }
         } else {
             let v4 = V4::unmap(&target);
-            Snooped::Arp { ifindex: CLIENT_IF, reply: true, sender_mac: mac, sender_ip: v4 }
+            Snooped::Arp {
+                ifindex: CLIENT_IF,
+                reply: true,
+                sender_mac: mac,
+                sender_ip: v4,
+            }
         };
-        self.schedule(Duration::from_millis(2), Event::Input(node, Input::Snooped(frame)));
+        self.schedule(
+            Duration::from_millis(2),
+            Event::Input(node, Input::Snooped(frame)),
+        );
     }
 
     // ----- observation -----
@@ -673,22 +812,26 @@ impl Mesh {
             .collect()
     }
 
-    /// Whether `node` alone serves the client completely: every address active with its
-    /// route, the node-client IP held, and no other node routes any of its addresses.
+    /// Whether `node` alone serves the client completely: every address the client has used
+    /// active with its route, the node-client IP held, and no other node routing any of them.
     pub fn served_only_by(&self, client: usize, node: usize) -> bool {
         let c = &self.clients[client];
         let n = &self.nodes[node];
-        let complete = c.addrs.iter().all(|a| {
+        let complete = c.revealed.iter().all(|a| {
             let dst = n.engine_kernel_form(a);
             n.kernel.routes.iter().any(|r| r.dst == dst)
-                && n.engine.client_addresses(&c.mac).iter().any(|(x, s)| x == a && *s == AddrState::Active)
+                && n.engine
+                    .client_addresses(&c.mac)
+                    .iter()
+                    .any(|(x, s)| x == a && *s == AddrState::Active)
         });
         complete
             && n.engine.holds_node_client_ip(&c.mac)
             && self.routing(client) == vec![node]
             && self.serving(client) == vec![node]
-            && (0..self.nodes.len())
-                .all(|o| o == node || self.dead[o] || !self.nodes[o].engine.holds_node_client_ip(&c.mac))
+            && (0..self.nodes.len()).all(|o| {
+                o == node || self.dead[o] || !self.nodes[o].engine.holds_node_client_ip(&c.mac)
+            })
     }
 
     pub fn intercom_sent_since(&self, since: Instant) -> usize {
@@ -701,7 +844,10 @@ impl Mesh {
         for (i, n) in self.nodes.iter().enumerate() {
             let engine_routes: BTreeSet<HostRoute> = n.engine.installed_routes().copied().collect();
             if engine_routes != n.kernel.routes {
-                return Err(format!("node{i}: engine routes {engine_routes:?} != kernel {:?}", n.kernel.routes));
+                return Err(format!(
+                    "node{i}: engine routes {engine_routes:?} != kernel {:?}",
+                    n.kernel.routes
+                ));
             }
         }
         Ok(())
@@ -735,7 +881,8 @@ impl V4 {
         addr.to_ipv4_mapped()
     }
     fn unmap(addr: &Ipv6Addr) -> std::net::Ipv4Addr {
-        addr.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
+        addr.to_ipv4_mapped()
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)
     }
 }
 

@@ -109,6 +109,31 @@ pub struct Config {
     pub warnings: Vec<String>,
 }
 
+impl Config {
+    /// The configuration of `l3roamd -a node_ip -p ...` with every other flag at its default.
+    pub fn new(node_ip: Ipv6Addr, client_prefixes: Vec<IpPrefix>) -> Config {
+        Config {
+            node_ip,
+            client_prefixes,
+            node_client_prefix: default_node_client_prefix(),
+            plat_prefix: None,
+            v4_mapping: V4Mapping::default(),
+            client_if: None,
+            client_bridge: None,
+            mesh_ifs: Vec::new(),
+            export_table: DEFAULT_TABLE,
+            control_socket: None,
+            tun_name: DEFAULT_TUN_NAME.into(),
+            log_level: LogLevel::Normal,
+            learn_from_netlink: true,
+            learn_from_nl80211: true,
+            learn_from_ndp: true,
+            liveness_interval: Some(DEFAULT_LIVENESS),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// What the command line asks for.
 // Built once at startup and moved straight into the daemon: boxing would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -762,26 +787,27 @@ impl Builder {
         } else {
             LogLevel::Normal
         };
+        let defaults = Config::new(node_ip, Vec::new());
         Ok(Config {
-            node_ip,
             client_prefixes: self.client_prefixes,
             node_client_prefix: self
                 .node_client_prefix
-                .unwrap_or_else(default_node_client_prefix),
+                .unwrap_or(defaults.node_client_prefix),
             plat_prefix: self.plat_prefix,
-            v4_mapping: self.v4_mapping.unwrap_or_default(),
+            v4_mapping: self.v4_mapping.unwrap_or(defaults.v4_mapping),
             client_if: self.client_if,
             client_bridge: self.client_bridge,
             mesh_ifs: self.mesh_ifs,
-            export_table: self.export_table.unwrap_or(DEFAULT_TABLE),
+            export_table: self.export_table.unwrap_or(defaults.export_table),
             control_socket: self.control_socket,
-            tun_name: self.tun_name.unwrap_or_else(|| DEFAULT_TUN_NAME.into()),
+            tun_name: self.tun_name.unwrap_or(defaults.tun_name),
             log_level,
             learn_from_netlink: !self.no_netlink,
             learn_from_nl80211: !self.no_nl80211,
             learn_from_ndp: !self.no_ndp,
-            liveness_interval: self.liveness.unwrap_or(Some(DEFAULT_LIVENESS)),
+            liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
             warnings: self.warnings,
+            ..defaults
         })
     }
 }

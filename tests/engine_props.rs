@@ -1,6 +1,7 @@
 //! Whatever arrives, in whatever order, the engine neither panics nor grows without bound,
 //! and never emits what deployed C peers choke on (intercom.md §11).
 
+use l3roamd::config::Config;
 use l3roamd::engine::control::parse_command;
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
@@ -224,7 +225,9 @@ fn input() -> impl Strategy<Value = Input> {
 
 fn engine() -> Engine {
     let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
-    let mut cfg = EngineConfig::for_node(ME, prefix);
+    let mut cfg = Config::new(ME, vec![prefix]);
+    cfg.client_if = Some("local-node".into());
+    cfg.mesh_ifs = vec!["mesh0".into()];
     cfg.client_prefixes
         .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
     let mut engine = Engine::with_seed(cfg, 7, Instant::ZERO);

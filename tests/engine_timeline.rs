@@ -1,6 +1,7 @@
 //! Engine timelines in virtual time: an input at t, the outputs expected at t, t + 300 ms,
 //! ..., and the give-up. No sleeps; the clock is an argument.
 
+use l3roamd::config::Config;
 use l3roamd::engine::control::{Command, Verbosity};
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
@@ -42,7 +43,9 @@ struct Harness {
 impl Harness {
     fn new() -> Harness {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
-        let mut cfg = EngineConfig::for_node(me(), prefix);
+        let mut cfg = Config::new(me(), vec![prefix]);
+        cfg.client_if = Some("local-node".into());
+        cfg.mesh_ifs = vec!["mesh0".into()];
         cfg.client_prefixes
             .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
         cfg.mesh_ifs = vec!["mesh0".into(), "mesh1".into()];

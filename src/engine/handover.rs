@@ -21,22 +21,58 @@ pub const CLAIM_WINDOW: Duration = Duration::from_secs(10);
 pub const DAD_INTERVAL: Duration = Duration::from_millis(300);
 pub const DAD_SENDS: u8 = 16;
 
-/// One CLAIM cycle: every transmission is the same datagram (same nonce).
+/// A CLAIM or INFO cycle: the same datagram (same nonce) sent at a fixed interval until
+/// answered or out of transmissions.
 #[derive(Clone, Debug)]
-pub(super) struct ClaimCycle {
+pub(super) struct Retransmission {
     dst: Ipv6Addr,
     bytes: Vec<u8>,
     sends_left: u8,
+    interval: Duration,
     next_at: Instant,
 }
 
-/// One INFO cycle, until ACKed or out of transmissions.
-#[derive(Clone, Debug)]
-pub(super) struct InfoCycle {
-    dst: Ipv6Addr,
-    bytes: Vec<u8>,
-    sends_left: u8,
-    next_at: Instant,
+/// What a cycle wants when its timer fires.
+enum Due {
+    /// Nothing yet; fire again at this time.
+    Later(Instant),
+    /// Send this copy, and fire again at `next`.
+    Send {
+        dst: Ipv6Addr,
+        bytes: Vec<u8>,
+        next: Instant,
+    },
+    /// Every copy went out and one interval has passed without an answer.
+    Exhausted,
+}
+
+impl Retransmission {
+    /// A cycle whose first copy is sent now, by the caller.
+    fn started(dst: Ipv6Addr, bytes: Vec<u8>, sends: u8, interval: Duration, now: Instant) -> Self {
+        Retransmission {
+            dst,
+            bytes,
+            sends_left: sends.saturating_sub(1),
+            interval,
+            next_at: now + interval,
+        }
+    }
+
+    fn due(&mut self, now: Instant) -> Due {
+        if self.next_at > now {
+            return Due::Later(self.next_at);
+        }
+        if self.sends_left == 0 {
+            return Due::Exhausted;
+        }
+        self.sends_left -= 1;
+        self.next_at = now + self.interval;
+        Due::Send {
+            dst: self.dst,
+            bytes: self.bytes.clone(),
+            next: self.next_at,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -178,20 +214,12 @@ impl Engine {
         log::info!("{mac}: served elsewhere, claiming it from {dst}");
         self.stats.claim_out += 1;
         self.send_unicast(dst, bytes.clone());
-        let next_at = self.now + CLAIM_INTERVAL;
-        self.claims.insert(
-            mac,
-            ClaimCycle {
-                dst,
-                bytes,
-                sends_left: CLAIM_SENDS - 1,
-                next_at,
-            },
-        );
+        let cycle = Retransmission::started(dst, bytes, CLAIM_SENDS, CLAIM_INTERVAL, self.now);
+        self.timers.set(TimerKey::Claim(mac), Some(cycle.next_at));
+        self.claims.insert(mac, cycle);
         if let Some(client) = self.clients.get_mut(&mac) {
             client.decision = Decision::Claiming;
         }
-        self.timers.set(TimerKey::Claim(mac), Some(next_at));
     }
 
     pub(super) fn service_claim(&mut self, mac: MacAddr) {
@@ -199,25 +227,21 @@ impl Engine {
         let Some(cycle) = self.claims.get_mut(&mac) else {
             return;
         };
-        if cycle.next_at > now {
-            let at = cycle.next_at;
-            self.timers.set(TimerKey::Claim(mac), Some(at));
-            return;
+        match cycle.due(now) {
+            Due::Later(at) => self.timers.set(TimerKey::Claim(mac), Some(at)),
+            Due::Send { dst, bytes, next } => {
+                self.stats.claim_out += 1;
+                self.send_unicast(dst, bytes);
+                self.timers.set(TimerKey::Claim(mac), Some(next));
+            }
+            Due::Exhausted => {
+                // One interval after the last CLAIM and still no INFO: take the client as new.
+                log::info!("{mac}: no INFO for the CLAIM, taking it over without");
+                self.stats.claim_timeouts += 1;
+                self.end_claim(mac);
+                self.assign_node_client_ip(mac);
+            }
         }
-        if cycle.sends_left == 0 {
-            // One interval after the last CLAIM and still no INFO: take the client as new.
-            log::info!("{mac}: no INFO for the CLAIM, taking it over without");
-            self.stats.claim_timeouts += 1;
-            self.end_claim(mac);
-            self.assign_node_client_ip(mac);
-            return;
-        }
-        cycle.sends_left -= 1;
-        cycle.next_at = now + CLAIM_INTERVAL;
-        let (dst, bytes, at) = (cycle.dst, cycle.bytes.clone(), cycle.next_at);
-        self.stats.claim_out += 1;
-        self.send_unicast(dst, bytes);
-        self.timers.set(TimerKey::Claim(mac), Some(at));
     }
 
     /// Stops a running CLAIM cycle and opens the window in which its INFO is still accepted.
@@ -271,17 +295,9 @@ impl Engine {
         let bytes = repr.to_bytes();
         self.stats.info_out += 1;
         self.send_unicast(dst, bytes.clone());
-        let next_at = self.now + INFO_INTERVAL;
-        self.infos.insert(
-            mac,
-            InfoCycle {
-                dst,
-                bytes,
-                sends_left: INFO_SENDS - 1,
-                next_at,
-            },
-        );
-        self.timers.set(TimerKey::Info(mac), Some(next_at));
+        let cycle = Retransmission::started(dst, bytes, INFO_SENDS, INFO_INTERVAL, self.now);
+        self.timers.set(TimerKey::Info(mac), Some(cycle.next_at));
+        self.infos.insert(mac, cycle);
     }
 
     pub(super) fn service_info(&mut self, mac: MacAddr) {
@@ -289,26 +305,17 @@ impl Engine {
         let Some(cycle) = self.infos.get_mut(&mac) else {
             return;
         };
-        if cycle.next_at > now {
-            let at = cycle.next_at;
-            self.timers.set(TimerKey::Info(mac), Some(at));
-            return;
-        }
-        cycle.sends_left -= 1;
-        cycle.next_at = now + INFO_INTERVAL;
-        let (dst, bytes, at, last) = (
-            cycle.dst,
-            cycle.bytes.clone(),
-            cycle.next_at,
-            cycle.sends_left == 0,
-        );
-        self.stats.info_out += 1;
-        self.send_unicast(dst, bytes);
-        if last {
+        match cycle.due(now) {
+            Due::Later(at) => self.timers.set(TimerKey::Info(mac), Some(at)),
+            Due::Send { dst, bytes, next } => {
+                self.stats.info_out += 1;
+                self.send_unicast(dst, bytes);
+                self.timers.set(TimerKey::Info(mac), Some(next));
+            }
             // Out of transmissions without an ACK: dropped silently, as deployed peers do.
-            self.infos.remove(&mac);
-        } else {
-            self.timers.set(TimerKey::Info(mac), Some(at));
+            Due::Exhausted => {
+                self.infos.remove(&mac);
+            }
         }
     }
 

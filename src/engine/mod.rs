@@ -26,76 +26,17 @@ pub use input::*;
 pub use output::*;
 
 use crate::config::Config;
-use crate::prefix::{IpPrefix, Prefix6, V4Mapping};
-use crate::time::{Duration, Instant};
+use crate::prefix::{IpPrefix, Prefix6};
+use crate::time::Instant;
 use crate::wire::MacAddr;
 use clients::{Client, OldClient};
-use handover::{ClaimCycle, InfoCycle};
+use handover::Retransmission;
 use rng::Rng;
 use seek::Seek;
 use stats::Stats;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use timers::Timers;
-
-/// Everything the engine needs to know from the command line, in its own terms.
-#[derive(Clone, Debug)]
-pub struct EngineConfig {
-    pub node_ip: Ipv6Addr,
-    /// `-p` prefixes in command-line order; `fe80::/64` is implicit and not listed.
-    pub client_prefixes: Vec<IpPrefix>,
-    pub node_client_prefix: Prefix6,
-    pub plat_prefix: Option<Prefix6>,
-    pub v4_mapping: V4Mapping,
-    pub client_if: Option<String>,
-    pub client_bridge: Option<String>,
-    pub mesh_ifs: Vec<String>,
-    pub export_table: u32,
-    pub learn_from_netlink: bool,
-    pub learn_from_nl80211: bool,
-    pub learn_from_ndp: bool,
-    /// Probe a client not heard from for this long; `None` disables liveness probing.
-    pub liveness_interval: Option<Duration>,
-}
-
-impl EngineConfig {
-    pub fn from_config(config: &Config) -> EngineConfig {
-        EngineConfig {
-            node_ip: config.node_ip,
-            client_prefixes: config.client_prefixes.clone(),
-            node_client_prefix: config.node_client_prefix,
-            plat_prefix: config.plat_prefix,
-            v4_mapping: config.v4_mapping,
-            client_if: config.client_if.clone(),
-            client_bridge: config.client_bridge.clone(),
-            mesh_ifs: config.mesh_ifs.clone(),
-            export_table: config.export_table,
-            learn_from_netlink: config.learn_from_netlink,
-            learn_from_nl80211: config.learn_from_nl80211,
-            learn_from_ndp: config.learn_from_ndp,
-            liveness_interval: config.liveness_interval,
-        }
-    }
-
-    /// A configuration for tests and simulations: one client prefix, defaults elsewhere.
-    pub fn for_node(node_ip: Ipv6Addr, client_prefix: IpPrefix) -> EngineConfig {
-        EngineConfig {
-            node_ip,
-            client_prefixes: vec![client_prefix],
-            node_client_prefix: Prefix6::new(Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 64),
-            plat_prefix: None,
-            v4_mapping: V4Mapping::default(),
-            client_if: Some("local-node".into()),
-            client_bridge: None,
-            mesh_ifs: vec!["mesh0".into()],
-            export_table: MAIN_TABLE,
-            learn_from_netlink: true,
-            learn_from_nl80211: true,
-            learn_from_ndp: true,
-            liveness_interval: Some(Duration::from_secs(900)),
-        }
-    }
-}
 
 /// Timer keys: one per entity that owns deadlines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,7 +67,7 @@ struct LinkInfo {
 }
 
 pub struct Engine {
-    cfg: EngineConfig,
+    cfg: Config,
     rng: Rng,
     now: Instant,
     out: VecDeque<Output>,
@@ -139,10 +80,10 @@ pub struct Engine {
     clients: BTreeMap<MacAddr, Client>,
     next_client_seq: u64,
     old_clients: BTreeMap<MacAddr, OldClient>,
-    claims: BTreeMap<MacAddr, ClaimCycle>,
+    claims: BTreeMap<MacAddr, Retransmission>,
     /// INFO content is accepted until this time after a CLAIM cycle ended.
     claim_windows: BTreeMap<MacAddr, Instant>,
-    infos: BTreeMap<MacAddr, InfoCycle>,
+    infos: BTreeMap<MacAddr, Retransmission>,
     dedup: dedup::DupCache,
     seeks: BTreeMap<Ipv6Addr, Seek>,
     seek_bytes: usize,
@@ -161,16 +102,16 @@ pub struct Engine {
 impl Engine {
     /// A new engine. `seed` keys the PRNG (the driver takes it from the kernel). The prefix
     /// routes into the tun device are queued as the first outputs.
-    pub fn new(cfg: EngineConfig, seed: [u8; 32], now: Instant) -> Engine {
+    pub fn new(cfg: Config, seed: [u8; 32], now: Instant) -> Engine {
         Engine::with_rng(cfg, Rng::from_seed(seed), now)
     }
 
     /// Like [`Engine::new`] with a PRNG seeded from a number: for tests and simulations.
-    pub fn with_seed(cfg: EngineConfig, seed: u64, now: Instant) -> Engine {
+    pub fn with_seed(cfg: Config, seed: u64, now: Instant) -> Engine {
         Engine::with_rng(cfg, Rng::from_u64(seed), now)
     }
 
-    fn with_rng(cfg: EngineConfig, rng: Rng, now: Instant) -> Engine {
+    fn with_rng(cfg: Config, rng: Rng, now: Instant) -> Engine {
         let mut engine = Engine {
             mesh_ifs: Vec::new(),
             prefixes: Vec::new(),

@@ -5,6 +5,7 @@
 //! and duplication come from a seeded PRNG, so a seed reproduces a run exactly.
 #![allow(dead_code)]
 
+use l3roamd::config::Config;
 use l3roamd::engine::rng::Rng;
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
@@ -158,7 +159,9 @@ impl Mesh {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
         let mut nodes: Vec<Node> = (0..n)
             .map(|i| {
-                let mut cfg = EngineConfig::for_node(node_ip(i), prefix);
+                let mut cfg = Config::new(node_ip(i), vec![prefix]);
+                cfg.client_if = Some("local-node".into());
+                cfg.mesh_ifs = vec!["mesh0".into()];
                 cfg.client_prefixes
                     .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
                 let mut engine = Engine::with_seed(

@@ -294,6 +294,9 @@ proptest! {
             while let Some(out) = engine.poll_output() {
                 check_output(&engine, &out);
             }
+            if let Err(e) = engine.check_consistency() {
+                return Err(TestCaseError::fail(e));
+            }
             prop_assert!(engine.client_macs().len() <= 4096);
             for mac in engine.client_macs() {
                 prop_assert!(engine.client_addresses(&mac).len() <= 64);

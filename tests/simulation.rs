@@ -52,6 +52,11 @@ impl Invariants {
         if let Err(e) = mesh.kernel_matches_engines() {
             panic!("t={}: {e}", mesh.now);
         }
+        for (n, node) in mesh.nodes.iter().enumerate() {
+            if let Err(e) = node.engine.check_consistency() {
+                panic!("t={}: node{n}: {e}", mesh.now);
+            }
+        }
         for (c, client) in mesh.clients.iter().enumerate() {
             if let Some(at) = client.at {
                 if self.last_at.insert(c, at).is_some_and(|prev| prev != at) {

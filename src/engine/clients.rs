@@ -211,6 +211,14 @@ impl Engine {
             return false;
         };
         client.ifindex = ifindex;
+        // An address belongs to one client only: a MAC change (a new device, or a client that
+        // changed its MAC) moves it.
+        if let Some(other) = self.owner_of(&addr).filter(|other| *other != mac) {
+            self.remove_address(other, &addr, "now used by another MAC");
+        }
+        let Some(client) = self.client_entry(mac, ifindex) else {
+            return false;
+        };
         if client.address(&addr).is_none() {
             if client.addresses.len() >= MAX_ADDRESSES_PER_CLIENT {
                 self.stats.limit_addresses += 1;
@@ -224,21 +232,16 @@ impl Engine {
                 probes_left: 0,
                 next_probe_at: None,
             });
+            self.owners.insert(addr, mac);
         }
-        if let Some(address) = client.address_mut(&addr) {
+        if let Some(address) = self
+            .clients
+            .get_mut(&mac)
+            .and_then(|c| c.address_mut(&addr))
+        {
             address.remove_at = None;
             address.probes_left = 0;
             address.next_probe_at = None;
-        }
-        // An address can belong to one client only: a MAC change (a new device, or a
-        // client that changed its MAC) moves it.
-        let previous_owner = self
-            .clients
-            .iter()
-            .find(|(other, c)| **other != mac && c.address(&addr).is_some())
-            .map(|(other, _)| *other);
-        if let Some(other) = previous_owner {
-            self.remove_address(other, &addr, "now used by another MAC");
         }
         self.set_state(mac, &addr, AddrState::Active);
         self.heard_from(mac);
@@ -334,11 +337,10 @@ impl Engine {
     /// A route install failed: the address stays known but unconfirmed, and is retried on
     /// the next event that confirms it.
     pub(super) fn demote_to_tentative(&mut self, addr: &Ipv6Addr) {
-        let owner = self
-            .clients
-            .iter_mut()
-            .find_map(|(mac, c)| c.address_mut(addr).map(|a| (*mac, a)));
-        if let Some((_, address)) = owner {
+        let Some(mac) = self.owner_of(addr) else {
+            return;
+        };
+        if let Some(address) = self.clients.get_mut(&mac).and_then(|c| c.address_mut(addr)) {
             if address.state == AddrState::Active {
                 address.state = AddrState::Tentative;
             }
@@ -361,6 +363,7 @@ impl Engine {
             return;
         };
         client.addresses.retain(|a| a.addr != *addr);
+        self.owners.remove(addr);
         if client.addresses.is_empty() && client.stations.is_empty() {
             client.idle_since = Some(now);
         }
@@ -388,6 +391,7 @@ impl Engine {
         self.release_node_client_ip(mac);
         for addr in &addresses {
             self.set_state(mac, addr, AddrState::Inactive);
+            self.owners.remove(addr);
         }
         self.clients.remove(&mac);
         self.timers.set(TimerKey::Client(mac), None);
@@ -468,19 +472,19 @@ impl Engine {
     /// The solicited-node group, except for a known client whose EUI-64 link-local address
     /// is also known: then unicast to that address (behaviour.md §12.1).
     fn discover_destination(&self, target: &Ipv6Addr) -> Ipv6Addr {
-        let known = self.clients.values().find_map(|c| {
-            c.address(target)?;
-            let link_local = c.mac.eui64_link_local();
-            c.address(&link_local).map(|_| link_local)
-        });
-        known.unwrap_or_else(|| crate::wire::ipv6::solicited_node(target))
+        let link_local = self
+            .owner_of(target)
+            .map(|mac| mac.eui64_link_local())
+            .filter(|ll| {
+                self.owner_of(ll)
+                    .is_some_and(|owner| Some(owner) == self.owner_of(target))
+            });
+        link_local.unwrap_or_else(|| crate::wire::ipv6::solicited_node(target))
     }
 
-    fn owner_of(&self, addr: &Ipv6Addr) -> Option<MacAddr> {
-        self.clients
-            .iter()
-            .find(|(_, c)| c.address(addr).is_some())
-            .map(|(mac, _)| *mac)
+    /// Which client uses `addr`, if any.
+    pub(super) fn owner_of(&self, addr: &Ipv6Addr) -> Option<MacAddr> {
+        self.owners.get(addr).copied()
     }
 
     /// Rule 3: PROBE or FAILED: remove in 120 s unless confirmed, and ask the client now

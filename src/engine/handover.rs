@@ -500,7 +500,7 @@ impl Engine {
     pub(super) fn start_dad_probe(&mut self, target: Ipv6Addr) {
         if !self.in_client_prefix(&target)
             || self.dad.contains_key(&target)
-            || self.clients.values().any(|c| c.address(&target).is_some())
+            || self.owner_of(&target).is_some()
         {
             return;
         }
@@ -517,7 +517,7 @@ impl Engine {
     }
 
     pub(super) fn service_dad(&mut self, target: Ipv6Addr) {
-        let known = self.clients.values().any(|c| c.address(&target).is_some());
+        let known = self.owner_of(&target).is_some();
         let now = self.now;
         let Some(probe) = self.dad.get_mut(&target) else {
             return;

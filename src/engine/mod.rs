@@ -78,6 +78,8 @@ pub struct Engine {
     mesh_ifs: Vec<String>,
     links: BTreeMap<u32, LinkInfo>,
     clients: BTreeMap<MacAddr, Client>,
+    /// Which client uses each address: an address belongs to one client at a time.
+    owners: BTreeMap<Ipv6Addr, MacAddr>,
     next_client_seq: u64,
     old_clients: BTreeMap<MacAddr, OldClient>,
     claims: BTreeMap<MacAddr, Retransmission>,
@@ -122,6 +124,7 @@ impl Engine {
             timers: Timers::default(),
             links: BTreeMap::new(),
             clients: BTreeMap::new(),
+            owners: BTreeMap::new(),
             next_client_seq: 0,
             old_clients: BTreeMap::new(),
             claims: BTreeMap::new(),
@@ -270,6 +273,50 @@ impl Engine {
 
     pub fn installed_routes(&self) -> impl Iterator<Item = &HostRoute> {
         self.installed_routes.values()
+    }
+
+    /// Checks the engine's own bookkeeping against itself: the address index against the
+    /// client table, node-client IPs and installed routes against the clients they belong to.
+    /// For tests; costs a walk over every client.
+    pub fn check_consistency(&self) -> Result<(), String> {
+        let mut indexed = 0;
+        for (mac, client) in &self.clients {
+            for address in &client.addresses {
+                indexed += 1;
+                if self.owners.get(&address.addr) != Some(mac) {
+                    return Err(format!(
+                        "{} of {mac} missing from the address index",
+                        address.addr
+                    ));
+                }
+                let route = self.installed_routes.get(&self.to_kernel(&address.addr));
+                if (address.state == AddrState::Active) != route.is_some() {
+                    return Err(format!(
+                        "{mac}: {} is {:?} but route {route:?}",
+                        address.addr, address.state
+                    ));
+                }
+            }
+        }
+        if indexed != self.owners.len() {
+            return Err(format!(
+                "address index holds {} entries for {indexed} addresses",
+                self.owners.len()
+            ));
+        }
+        if self.installed_routes.len() > indexed {
+            return Err("a host route without its address".into());
+        }
+        for ncip in &self.node_client_ips {
+            let held = self
+                .clients
+                .keys()
+                .any(|mac| self.node_client_ip(mac) == *ncip);
+            if !held {
+                return Err(format!("node-client IP {ncip} held without its client"));
+            }
+        }
+        Ok(())
     }
 
     fn advance(&mut self, now: Instant) {
@@ -421,9 +468,20 @@ impl Engine {
 
     fn handle_kernel_result(&mut self, op: KernelOp, result: Result<(), Errno>) {
         let Err(errno) = result else { return };
-        self.stats.kernel_failures += 1;
         match op {
+            KernelOp::AddNodeClientIp(addr) if errno == Errno::EEXIST => {
+                log::debug!("node-client IP {addr} was already on loopback: adopted");
+            }
+            KernelOp::DelHostRoute(_)
+            | KernelOp::DelNeighbour { .. }
+            | KernelOp::DelNodeClientIp(_)
+            | KernelOp::DelPrefixRoute(_)
+                if errno.is_absent() =>
+            {
+                log::debug!("{op:?}: already gone");
+            }
             KernelOp::AddHostRoute(route) => {
+                self.stats.kernel_failures += 1;
                 log::warn!(
                     "installing host route {} failed: errno {}",
                     route.dst,
@@ -435,20 +493,10 @@ impl Engine {
                 let addr = self.to_internal(route.dst);
                 self.demote_to_tentative(&addr);
             }
-            KernelOp::AddNodeClientIp(addr) if errno == Errno::EEXIST => {
-                log::debug!("node-client IP {addr} was already on loopback: adopted");
-                self.stats.kernel_failures -= 1;
+            other => {
+                self.stats.kernel_failures += 1;
+                log::warn!("kernel operation {other:?} failed: errno {}", errno.0);
             }
-            KernelOp::DelHostRoute(_)
-            | KernelOp::DelNeighbour { .. }
-            | KernelOp::DelNodeClientIp(_)
-            | KernelOp::DelPrefixRoute(_)
-                if errno.is_absent() =>
-            {
-                log::debug!("{op:?}: already gone");
-                self.stats.kernel_failures -= 1;
-            }
-            other => log::warn!("kernel operation {other:?} failed: errno {}", errno.0),
         }
     }
 

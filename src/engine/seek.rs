@@ -61,11 +61,12 @@ impl Engine {
             self.stats.tun_dropped += 1;
             return;
         }
-        if self
-            .clients
-            .values()
-            .any(|c| c.address(&addr).is_some_and(|a| a.state.is_active()))
-        {
+        let served_here = self
+            .owner_of(&addr)
+            .and_then(|mac| self.clients.get(&mac))
+            .and_then(|c| c.address(&addr))
+            .is_some_and(|a| a.state.is_active());
+        if served_here {
             // The route to a client of ours appeared just after the kernel queued the packet.
             self.stats.reinjected += 1;
             self.out.push_back(Output::Reinject(packet));

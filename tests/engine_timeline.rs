@@ -174,6 +174,17 @@ fn claim_from_peer(mac: MacAddr, nonce: [u8; 4]) -> Repr {
     }
 }
 
+fn ack_from_peer(nonce: [u8; 4]) -> Repr {
+    Repr {
+        header: Header {
+            ttl: 1,
+            nonce,
+            sender: peer(),
+        },
+        message: Message::Ack { mac: CLIENT },
+    }
+}
+
 fn info_from_peer(addrs: &[&str], nonce: [u8; 4]) -> Repr {
     Repr {
         header: Header {
@@ -374,14 +385,7 @@ fn a_claim_for_a_served_client_hands_it_over_with_info_every_500_ms_until_acked(
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(times, vec![1500, 2000]);
-    let ack = Repr {
-        header: Header {
-            ttl: 1,
-            nonce: [7; 4],
-            sender: peer(),
-        },
-        message: Message::Ack { mac: CLIENT },
-    };
+    let ack = ack_from_peer([7; 4]);
     h.datagram(2300, me(), MESH_A, &ack);
     assert!(h.run_until(20_000).is_empty() || !h.engine.info_in_progress(&CLIENT));
     assert!(!h.engine.info_in_progress(&CLIENT));
@@ -420,19 +424,7 @@ fn an_ack_from_another_node_does_not_stop_the_info() {
 fn old_clients_answer_late_claims_for_300_seconds() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
-    h.datagram(
-        1100,
-        me(),
-        MESH_A,
-        &Repr {
-            header: Header {
-                ttl: 1,
-                nonce: [2; 4],
-                sender: peer(),
-            },
-            message: Message::Ack { mac: CLIENT },
-        },
-    );
+    h.datagram(1100, me(), MESH_A, &ack_from_peer([2; 4]));
     assert!(h.engine.has_old_client(&CLIENT));
     // A later CLAIM (another cycle, another nonce) reaches the node IP.
     let out = h.datagram(299_000, me(), MESH_A, &claim_from_peer(CLIENT, [3; 4]));
@@ -1226,19 +1218,7 @@ fn a_failed_route_install_leaves_the_address_tentative() {
 fn a_client_back_before_the_new_nodes_route_arrived_is_claimed_from_that_node_directly() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [1; 4]));
-    h.datagram(
-        1001,
-        me(),
-        MESH_A,
-        &Repr {
-            header: Header {
-                ttl: 1,
-                nonce: [2; 4],
-                sender: peer(),
-            },
-            message: Message::Ack { mac: CLIENT },
-        },
-    );
+    h.datagram(1001, me(), MESH_A, &ack_from_peer([2; 4]));
     h.reachable(1400, "2001:db8:1::55");
     let out = h.answer_lookup(1401, LookupAnswer::NoRoute);
     let sent = intercoms(&out);

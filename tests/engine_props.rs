@@ -298,6 +298,7 @@ proptest! {
                 return Err(TestCaseError::fail(e));
             }
             prop_assert!(engine.client_macs().len() <= 4096);
+            prop_assert!(engine.old_client_count() <= 4096);
             for mac in engine.client_macs() {
                 prop_assert!(engine.client_addresses(&mac).len() <= 64);
             }

@@ -1240,3 +1240,148 @@ fn a_client_back_before_the_new_nodes_route_arrived_is_claimed_from_that_node_di
         "no node-client IP until the peer answers"
     );
 }
+
+#[test]
+fn dad_probe_cycles_are_bounded() {
+    let mut h = Harness::new();
+    let mut solicits = 0;
+    for i in 0..300u16 {
+        let target = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 1, i);
+        let out = h.input(
+            0,
+            Input::Snooped(Snooped::Solicit {
+                ifindex: CLIENT_IF,
+                src: Ipv6Addr::UNSPECIFIED,
+                src_mac: CLIENT,
+                target,
+            }),
+        );
+        solicits += out
+            .iter()
+            .filter(|o| matches!(o, Output::Solicit(_)))
+            .count();
+    }
+    assert_eq!(solicits, 256);
+    assert_eq!(h.engine.stats().limit_dad_probes, 44);
+}
+
+#[test]
+fn old_clients_are_bounded_and_the_soonest_to_expire_goes_first() {
+    let mut h = Harness::new();
+    let mac = |i: u32| MacAddr([0x02, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 1]);
+    for i in 0..4100u32 {
+        h.input(
+            u64::from(i),
+            Input::Station {
+                ifindex: CLIENT_IF,
+                mac: mac(i),
+                associated: true,
+            },
+        );
+        h.input(
+            u64::from(i),
+            Input::Station {
+                ifindex: CLIENT_IF,
+                mac: mac(i),
+                associated: false,
+            },
+        );
+    }
+    assert_eq!(h.engine.old_client_count(), 4096);
+    assert_eq!(h.engine.stats().limit_old_clients, 4);
+    let claim = |h: &mut Harness, m: MacAddr| {
+        let out = h.datagram(5000, me(), MESH_A, &claim_from_peer(m, [9, 9, 9, m.0[4]]));
+        intercoms(&out).len()
+    };
+    assert_eq!(claim(&mut h, mac(0)), 0, "the oldest was forgotten");
+    assert_eq!(claim(&mut h, mac(4099)), 1, "the newest answers");
+}
+
+#[test]
+fn the_claim_window_dies_with_the_client() {
+    let mut h = Harness::new();
+    h.reachable(0, "2001:db8:1::55");
+    h.answer_lookup(1, LookupAnswer::Route);
+    assert!(h.engine.claim_in_progress(&CLIENT));
+    // The client goes before the INFO arrives, and comes back: a fresh claim decision is
+    // pending, no CLAIM of ours is answered by the INFO that now arrives.
+    let del = Command::DelAddress {
+        addr: "2001:db8:1::55".parse().unwrap(),
+        mac: CLIENT,
+    };
+    h.input(
+        2,
+        Input::Control {
+            conn: 1,
+            command: del,
+        },
+    );
+    assert!(h.engine.client_macs().is_empty());
+    h.reachable(3, "2001:db8:1::55");
+    let out = h.datagram(
+        4,
+        me(),
+        MESH_A,
+        &info_from_peer(&["2001:db8:1::55", "2001:db8:1::66"], [3; 4]),
+    );
+    assert_eq!(intercoms(&out).len(), 1, "still ACKed");
+    assert!(kernel_ops(&out).is_empty(), "content ignored: {out:?}");
+    assert_eq!(h.engine.stats().infos_ignored, 1);
+}
+
+#[test]
+fn prefixes_and_mesh_interfaces_added_at_run_time_are_bounded() {
+    let mut h = Harness::new();
+    let reply = |out: Vec<Output>| match out
+        .into_iter()
+        .find(|o| matches!(o, Output::ControlReply { .. }))
+    {
+        Some(Output::ControlReply { bytes, .. }) => String::from_utf8(bytes).unwrap(),
+        other => panic!("{other:?}"),
+    };
+    // fe80::/64, 2001:db8:1::/64 and 198.51.100.0/24 are there already.
+    let mut replies = Vec::new();
+    for i in 0..62u16 {
+        let text = format!("2001:db8:{:x}::/64", 0x100 + i);
+        let command =
+            l3roamd::engine::control::parse_command(format!("add_prefix {text}").as_bytes())
+                .unwrap();
+        replies.push(reply(h.input(
+            0,
+            Input::Control {
+                conn: u64::from(i),
+                command,
+            },
+        )));
+    }
+    assert!(
+        replies[..61]
+            .iter()
+            .all(|r| r.starts_with("Added prefix: "))
+    );
+    assert_eq!(replies[61], "ERROR: limit reached\n");
+    // mesh0 and mesh1 are there already.
+    let mut replies = Vec::new();
+    for i in 0..63 {
+        replies.push(reply(h.input(
+            0,
+            Input::Control {
+                conn: 100 + i,
+                command: Command::AddMeshif(format!("m{i}")),
+            },
+        )));
+    }
+    assert!(replies[..62].iter().all(String::is_empty));
+    assert_eq!(replies[62], "ERROR: limit reached\n");
+    assert_eq!(
+        reply(h.input(
+            0,
+            Input::Control {
+                conn: 999,
+                command: Command::AddMeshif("m0".into())
+            }
+        )),
+        "",
+        "an existing name is still a silent no-op"
+    );
+}

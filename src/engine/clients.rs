@@ -36,6 +36,8 @@ pub const ADDRESSLESS_LIFETIME: Duration = Duration::from_secs(300);
 pub const LIVENESS_GRACE: Duration = Duration::from_secs(5);
 pub const MAX_CLIENTS: usize = 4096;
 pub const MAX_ADDRESSES_PER_CLIENT: usize = 64;
+/// Deleted clients remembered at once; churn beyond this forgets the soonest to expire.
+pub const MAX_OLD_CLIENTS: usize = 4096;
 
 #[derive(Clone, Debug)]
 pub(super) struct ClientAddress {
@@ -95,6 +97,9 @@ impl Client {
     /// The addresses an INFO carries: active ones, at most `limit`, preferring the most
     /// recently confirmed, in table order.
     pub fn info_addresses(&self, limit: usize) -> Vec<Ipv6Addr> {
+        if limit == 0 {
+            return Vec::new();
+        }
         let mut active: Vec<&ClientAddress> = self
             .addresses
             .iter()
@@ -126,6 +131,7 @@ pub(super) struct OldClient {
     pub addresses: Vec<Ipv6Addr>,
     /// The node that claimed the client from us, if that is how we lost it.
     pub handed_to: Option<Ipv6Addr>,
+    pub expires_at: Instant,
 }
 
 /// How a solicitation is addressed.
@@ -385,9 +391,13 @@ impl Engine {
         let old = OldClient {
             addresses: client.info_addresses(crate::wire::intercom::MAX_ADDRESSES_PER_TLV),
             handed_to: None,
+            expires_at: self.now + OLD_CLIENT_LIFETIME,
         };
         let addresses: Vec<Ipv6Addr> = client.addresses.iter().map(|a| a.addr).collect();
         self.end_claim(mac);
+        // An INFO is only taken for a current client: the window dies with the client.
+        self.claim_windows.remove(&mac);
+        self.timers.set(TimerKey::ClaimWindow(mac), None);
         self.release_node_client_ip(mac);
         for addr in &addresses {
             self.set_state(mac, addr, AddrState::Inactive);
@@ -396,12 +406,26 @@ impl Engine {
         self.clients.remove(&mac);
         self.timers.set(TimerKey::Client(mac), None);
         if !self.stopping {
-            self.old_clients.insert(mac, old);
-            self.timers.set(
-                TimerKey::OldClient(mac),
-                Some(self.now + OLD_CLIENT_LIFETIME),
-            );
+            self.remember_old_client(mac, old);
         }
+    }
+
+    fn remember_old_client(&mut self, mac: MacAddr, old: OldClient) {
+        if !self.old_clients.contains_key(&mac) && self.old_clients.len() >= MAX_OLD_CLIENTS {
+            self.stats.limit_old_clients += 1;
+            let soonest = self
+                .old_clients
+                .iter()
+                .min_by_key(|(_, o)| o.expires_at)
+                .map(|(m, _)| *m);
+            if let Some(evicted) = soonest {
+                self.old_clients.remove(&evicted);
+                self.timers.set(TimerKey::OldClient(evicted), None);
+            }
+        }
+        self.timers
+            .set(TimerKey::OldClient(mac), Some(old.expires_at));
+        self.old_clients.insert(mac, old);
     }
 
     fn release_node_client_ip(&mut self, mac: MacAddr) {

@@ -30,8 +30,11 @@ impl Engine {
                 self.reply(conn, text);
             }
             Command::AddMeshif(name) => {
-                self.add_mesh_if(name);
-                self.reply(conn, String::new());
+                let reply = match self.add_mesh_if(name) {
+                    Ok(()) => String::new(),
+                    Err(reason) => control::render_error(reason),
+                };
+                self.reply(conn, reply);
             }
             Command::DelMeshif(name) => {
                 self.mesh_ifs.retain(|m| *m != name);
@@ -45,8 +48,11 @@ impl Engine {
                 if had_host_bits {
                     log::warn!("add_prefix {text}: host bits set, using {prefix}");
                 }
-                self.add_prefix(prefix);
-                self.reply(conn, control::render_added_prefix(&text));
+                let reply = match self.add_prefix(prefix) {
+                    Ok(()) => control::render_added_prefix(&text),
+                    Err(reason) => control::render_error(reason),
+                };
+                self.reply(conn, reply);
             }
             Command::DelPrefix { text, prefix, .. } => {
                 self.del_prefix(&prefix);

@@ -217,6 +217,8 @@ pub enum ErrorReason {
     LineTooLong,
     /// Produced by the engine (`probe` without `-i`), listed here so all reasons live together.
     NoClientInterface,
+    /// `add_prefix` / `add_meshif` beyond the engine's table limit.
+    LimitReached,
     /// A malformed lease token on `add_address`. That command answers `NOT OK`, so this text
     /// only ever reaches the log.
     InvalidLease,
@@ -235,6 +237,7 @@ impl ErrorReason {
             ErrorReason::LineTooLong => "line too long",
             ErrorReason::NoClientInterface => "no client interface",
             ErrorReason::InvalidLease => "invalid lease",
+            ErrorReason::LimitReached => "limit reached",
         }
     }
 }

@@ -20,6 +20,9 @@ pub const INFO_SENDS: u8 = 16;
 pub const CLAIM_WINDOW: Duration = Duration::from_secs(10);
 pub const DAD_INTERVAL: Duration = Duration::from_millis(300);
 pub const DAD_SENDS: u8 = 16;
+/// DAD probe cycles at once: each lives 4.8 s, and any host on the client network can start
+/// one per address it pretends to probe.
+pub const MAX_DAD_PROBES: usize = 256;
 
 /// A CLAIM or INFO cycle: the same datagram (same nonce) sent at a fixed interval until
 /// answered or out of transmissions.
@@ -502,6 +505,10 @@ impl Engine {
             || self.dad.contains_key(&target)
             || self.owner_of(&target).is_some()
         {
+            return;
+        }
+        if self.dad.len() >= MAX_DAD_PROBES {
+            self.stats.limit_dad_probes += 1;
             return;
         }
         self.solicit(target, SolicitMode::Discover);

@@ -30,6 +30,7 @@ use crate::prefix::{IpPrefix, Prefix6};
 use crate::time::Instant;
 use crate::wire::MacAddr;
 use clients::{Client, OldClient};
+use control::ErrorReason;
 use handover::Retransmission;
 use rng::Rng;
 use seek::Seek;
@@ -37,6 +38,11 @@ use stats::Stats;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use timers::Timers;
+
+/// Client prefixes at most (`-p` and `add_prefix`); each is a route into the tun device.
+pub const MAX_PREFIXES: usize = 64;
+/// Mesh interfaces at most (`-m` and `add_meshif`).
+pub const MAX_MESH_IFS: usize = 64;
 
 /// Timer keys: one per entity that owns deadlines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -143,10 +149,14 @@ impl Engine {
         };
         let link_local = IpPrefix::V6(Prefix6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64));
         for prefix in std::iter::once(link_local).chain(engine.cfg.client_prefixes.clone()) {
-            engine.add_prefix(prefix);
+            if engine.add_prefix(prefix).is_err() {
+                log::warn!("more than {MAX_PREFIXES} client prefixes: {prefix} ignored");
+            }
         }
         for name in engine.cfg.mesh_ifs.clone() {
-            engine.add_mesh_if(name);
+            if engine.add_mesh_if(name.clone()).is_err() {
+                log::warn!("more than {MAX_MESH_IFS} mesh interfaces: {name} ignored");
+            }
         }
         engine
     }
@@ -332,16 +342,21 @@ impl Engine {
         self.prefixes.iter().position(|p| p.given == *given)
     }
 
-    /// Adds a client prefix and its tun route; `false` if it was already there.
-    fn add_prefix(&mut self, given: IpPrefix) -> bool {
+    /// Adds a client prefix and its tun route. `Err` when the table is full; a prefix that
+    /// is already there changes nothing.
+    fn add_prefix(&mut self, given: IpPrefix) -> Result<(), ErrorReason> {
         if self.prefix_index(&given).is_some() {
-            return false;
+            return Ok(());
+        }
+        if self.prefixes.len() >= MAX_PREFIXES {
+            self.stats.limit_prefixes += 1;
+            return Err(ErrorReason::LimitReached);
         }
         let internal = self.cfg.v4_mapping.to_internal_prefix(&given);
         self.prefixes.push(ClientPrefix { given, internal });
         self.out
             .push_back(Output::Kernel(KernelOp::AddPrefixRoute(given)));
-        true
+        Ok(())
     }
 
     fn del_prefix(&mut self, given: &IpPrefix) -> bool {
@@ -361,10 +376,21 @@ impl Engine {
         self.prefixes.iter().any(|p| p.internal.contains(addr))
     }
 
-    fn add_mesh_if(&mut self, name: String) {
-        if !self.mesh_ifs.contains(&name) {
-            self.mesh_ifs.push(name);
+    fn add_mesh_if(&mut self, name: String) -> Result<(), ErrorReason> {
+        if self.mesh_ifs.contains(&name) {
+            return Ok(());
         }
+        if self.mesh_ifs.len() >= MAX_MESH_IFS {
+            self.stats.limit_mesh_ifs += 1;
+            return Err(ErrorReason::LimitReached);
+        }
+        self.mesh_ifs.push(name);
+        Ok(())
+    }
+
+    /// Deleted clients remembered for late CLAIMs, for tests and diagnostics.
+    pub fn old_client_count(&self) -> usize {
+        self.old_clients.len()
     }
 
     fn handle_link(&mut self, link: Link) {

@@ -212,43 +212,43 @@ impl Engine {
         if !self.in_client_prefix(&addr) || mac.is_zero() || mac.is_multicast() {
             return false;
         }
-        let now = self.now;
-        let Some(client) = self.client_entry(mac, ifindex) else {
-            return false;
-        };
-        client.ifindex = ifindex;
         // An address belongs to one client only: a MAC change (a new device, or a client that
         // changed its MAC) moves it.
         if let Some(other) = self.owner_of(&addr).filter(|other| *other != mac) {
             self.remove_address(other, &addr, "now used by another MAC");
         }
+        let now = self.now;
         let Some(client) = self.client_entry(mac, ifindex) else {
             return false;
         };
-        if client.address(&addr).is_none() {
-            if client.addresses.len() >= MAX_ADDRESSES_PER_CLIENT {
-                self.stats.limit_addresses += 1;
-                return false;
+        client.ifindex = ifindex;
+        let full = client.addresses.len() >= MAX_ADDRESSES_PER_CLIENT;
+        let room = match client.address_mut(&addr) {
+            Some(address) => {
+                // Confirmed again: whatever removal was pending is off.
+                address.remove_at = None;
+                address.probes_left = 0;
+                address.next_probe_at = None;
+                true
             }
-            client.addresses.push(ClientAddress {
-                addr,
-                state: AddrState::Inactive,
-                changed_at: now,
-                remove_at: None,
-                probes_left: 0,
-                next_probe_at: None,
-            });
-            self.owners.insert(addr, mac);
+            None if full => false,
+            None => {
+                client.addresses.push(ClientAddress {
+                    addr,
+                    state: AddrState::Inactive,
+                    changed_at: now,
+                    remove_at: None,
+                    probes_left: 0,
+                    next_probe_at: None,
+                });
+                true
+            }
+        };
+        if !room {
+            self.stats.limit_addresses += 1;
+            return false;
         }
-        if let Some(address) = self
-            .clients
-            .get_mut(&mac)
-            .and_then(|c| c.address_mut(&addr))
-        {
-            address.remove_at = None;
-            address.probes_left = 0;
-            address.next_probe_at = None;
-        }
+        self.owners.insert(addr, mac);
         self.set_state(mac, &addr, AddrState::Active);
         self.heard_from(mac);
         if self

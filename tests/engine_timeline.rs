@@ -38,6 +38,7 @@ fn ncip() -> Ipv6Addr {
 
 struct Harness {
     engine: Engine,
+    next_conn: u64,
 }
 
 impl Harness {
@@ -64,7 +65,10 @@ impl Harness {
             };
             engine.handle_input(ms(0), Input::Link(link));
         }
-        let mut h = Harness { engine };
+        let mut h = Harness {
+            engine,
+            next_conn: 0,
+        };
         h.drain();
         h
     }
@@ -130,6 +134,26 @@ impl Harness {
                 bytes,
             }),
         )
+    }
+
+    /// Runs one control command and returns the reply it got.
+    fn ask(&mut self, t: u64, command: Command) -> String {
+        self.next_conn += 1;
+        let conn = self.next_conn;
+        let out = self.input(t, Input::Control { conn, command });
+        match out
+            .into_iter()
+            .find(|o| matches!(o, Output::ControlReply { conn: c, .. } if *c == conn))
+        {
+            Some(Output::ControlReply { bytes, .. }) => String::from_utf8(bytes).unwrap(),
+            other => panic!("no reply: {other:?}"),
+        }
+    }
+
+    /// `ask` with a command line, parsed as the control socket parses it.
+    fn say(&mut self, line: &str) -> String {
+        let command = l3roamd::engine::control::parse_command(line.as_bytes()).unwrap();
+        self.ask(0, command)
     }
 
     /// A client served here: learned, no route elsewhere, node-client IP assigned.
@@ -999,132 +1023,37 @@ fn multicast_and_out_of_prefix_tun_packets_are_dropped_without_queueing() {
 #[test]
 fn control_commands_act_on_the_engine() {
     let mut h = Harness::new();
-    let reply = |out: Vec<Output>| match out
-        .into_iter()
-        .find(|o| matches!(o, Output::ControlReply { .. }))
-    {
-        Some(Output::ControlReply { bytes, .. }) => String::from_utf8(bytes).unwrap(),
-        other => panic!("{other:?}"),
-    };
-    let mac = CLIENT;
+    assert_eq!(h.say("add_address 2001:db8:1::55 02:11:22:33:44:55"), "OK");
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 1,
-                command: Command::AddAddress {
-                    addr: "2001:db8:1::55".parse().unwrap(),
-                    mac,
-                    lease: None
-                }
-            }
-        )),
-        "OK"
+        h.say("add_address 2001:db8:99::1 02:11:22:33:44:55"),
+        "NOT OK",
+        "outside every prefix"
     );
+    assert_eq!(h.say("add_address 198.51.100.70 02:11:22:33:44:55"), "OK");
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 2,
-                command: Command::AddAddress {
-                    addr: "2001:db8:99::1".parse().unwrap(),
-                    mac,
-                    lease: None
-                }
-            }
-        )),
-        "NOT OK"
-    );
-    assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 3,
-                command: Command::AddAddress {
-                    addr: "198.51.100.70".parse().unwrap(),
-                    mac,
-                    lease: None
-                }
-            }
-        )),
-        "OK"
-    );
-    assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 4,
-                command: Command::GetClients
-            }
-        )),
+        h.say("get_clients"),
         r#"{ "clients": 1, "clientlist": { "02:11:22:33:44:55": { "interface": "local-node", "addresses": { "2001:db8:1::55": { "state": 1 }, "::ffff:198.51.100.70": { "state": 1 } } } } }"#
     );
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 5,
-                command: Command::GetPrefixes
-            }
-        )),
+        h.say("get_prefixes"),
         r#"{ "prefixes": [ "::ffff:0.0.0.0", "fe80::", "2001:db8:1::", "::ffff:198.51.100.0" ] }"#
     );
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 6,
-                command: Command::GetMeshifs
-            }
-        )),
+        h.say("get_meshifs"),
         r#"{ "mesh_interfaces": [ "mesh0", "mesh1" ] }"#
     );
+    assert_eq!(h.say("add_meshif mesh9"), "");
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 7,
-                command: Command::AddMeshif("mesh9".into())
-            }
-        )),
-        ""
-    );
-    assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 8,
-                command: Command::GetMeshifs
-            }
-        )),
+        h.say("get_meshifs"),
         r#"{ "mesh_interfaces": [ "mesh0", "mesh1", "mesh9" ] }"#
     );
+    assert_eq!(h.say("del_address 198.51.100.70 02:11:22:33:44:55"), "OK");
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 9,
-                command: Command::DelAddress {
-                    addr: "198.51.100.70".parse().unwrap(),
-                    mac
-                }
-            }
-        )),
-        "OK"
+        h.say("del_address 198.51.100.70 02:11:22:33:44:55"),
+        "NOT OK",
+        "already gone"
     );
-    assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 10,
-                command: Command::DelAddress {
-                    addr: "198.51.100.70".parse().unwrap(),
-                    mac
-                }
-            }
-        )),
-        "NOT OK"
-    );
+
     let out = h.input(
         0,
         Input::Control {
@@ -1133,6 +1062,7 @@ fn control_commands_act_on_the_engine() {
         },
     );
     assert!(out.contains(&Output::SetLogLevel(Verbosity::Debug)));
+    // has_route waits for the kernel's answer before it replies.
     let out = h.input(
         0,
         Input::Control {
@@ -1147,6 +1077,7 @@ fn control_commands_act_on_the_engine() {
         token: LookupToken::HasRoute(12),
         addr: ip("fec0::1")
     }));
+    assert!(!out.iter().any(|o| matches!(o, Output::ControlReply { .. })));
     let out = h.input(
         1,
         Input::RouteLookup {
@@ -1155,7 +1086,13 @@ fn control_commands_act_on_the_engine() {
             answer: LookupAnswer::Local,
         },
     );
-    assert_eq!(reply(out), "found route fec0::1/128: YES\n");
+    assert_eq!(
+        out,
+        vec![Output::ControlReply {
+            conn: 12,
+            bytes: b"found route fec0::1/128: YES\n".to_vec()
+        }]
+    );
 }
 
 #[test]
@@ -1320,28 +1257,10 @@ fn the_claim_window_dies_with_the_client() {
 #[test]
 fn prefixes_and_mesh_interfaces_added_at_run_time_are_bounded() {
     let mut h = Harness::new();
-    let reply = |out: Vec<Output>| match out
-        .into_iter()
-        .find(|o| matches!(o, Output::ControlReply { .. }))
-    {
-        Some(Output::ControlReply { bytes, .. }) => String::from_utf8(bytes).unwrap(),
-        other => panic!("{other:?}"),
-    };
     // fe80::/64, 2001:db8:1::/64 and 198.51.100.0/24 are there already.
-    let mut replies = Vec::new();
-    for i in 0..62u16 {
-        let text = format!("2001:db8:{:x}::/64", 0x100 + i);
-        let command =
-            l3roamd::engine::control::parse_command(format!("add_prefix {text}").as_bytes())
-                .unwrap();
-        replies.push(reply(h.input(
-            0,
-            Input::Control {
-                conn: u64::from(i),
-                command,
-            },
-        )));
-    }
+    let replies: Vec<String> = (0..62u16)
+        .map(|i| h.say(&format!("add_prefix 2001:db8:{:x}::/64", 0x100 + i)))
+        .collect();
     assert!(
         replies[..61]
             .iter()
@@ -1349,26 +1268,13 @@ fn prefixes_and_mesh_interfaces_added_at_run_time_are_bounded() {
     );
     assert_eq!(replies[61], "ERROR: limit reached\n");
     // mesh0 and mesh1 are there already.
-    let mut replies = Vec::new();
-    for i in 0..63 {
-        replies.push(reply(h.input(
-            0,
-            Input::Control {
-                conn: 100 + i,
-                command: Command::AddMeshif(format!("m{i}")),
-            },
-        )));
-    }
+    let replies: Vec<String> = (0..63)
+        .map(|i| h.ask(0, Command::AddMeshif(format!("m{i}"))))
+        .collect();
     assert!(replies[..62].iter().all(String::is_empty));
     assert_eq!(replies[62], "ERROR: limit reached\n");
     assert_eq!(
-        reply(h.input(
-            0,
-            Input::Control {
-                conn: 999,
-                command: Command::AddMeshif("m0".into())
-            }
-        )),
+        h.ask(0, Command::AddMeshif("m0".into())),
         "",
         "an existing name is still a silent no-op"
     );

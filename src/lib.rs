@@ -13,6 +13,7 @@
 pub mod config;
 pub mod engine;
 pub mod prefix;
+pub mod sys;
 pub mod time;
 pub mod wire;
 

@@ -20,6 +20,18 @@ pub enum Input {
     Neighbour(Neighbour),
     /// A route appeared or disappeared (RTM_NEWROUTE / RTM_DELROUTE).
     Route(RouteEvent),
+    /// An interface address appeared or disappeared (RTM_NEWADDR / RTM_DELADDR).
+    Address(AddressEvent),
+    /// A bridge learned (or forgot) a MAC on one of its ports: a dynamic FDB entry, never
+    /// the bridge's own permanent ones.
+    Fdb {
+        port: u32,
+        mac: MacAddr,
+        deleted: bool,
+    },
+    /// The dumps asked for with [`KernelOp::Dump`] are complete: every link, address, route
+    /// and neighbour that existed has been reported since the request.
+    DumpDone,
     /// The answer to a [`KernelOp::LookupRoute`].
     RouteLookup {
         token: LookupToken,
@@ -105,6 +117,14 @@ pub struct RouteEvent {
     pub kind: RouteKind,
     pub metric: u32,
     pub ifindex: Option<u32>,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressEvent {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
     pub deleted: bool,
 }
 

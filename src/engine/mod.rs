@@ -168,6 +168,7 @@ impl Engine {
             Input::LinkGone { ifindex } => self.handle_link_gone(ifindex),
             Input::Neighbour(neighbour) => self.handle_neighbour(neighbour),
             Input::Route(route) => self.handle_route(route),
+            Input::Address(_) | Input::Fdb { .. } | Input::DumpDone => {}
             Input::RouteLookup {
                 token,
                 addr,

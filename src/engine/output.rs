@@ -74,6 +74,11 @@ pub enum KernelOp {
     /// A client prefix routed into the tun device (table 254, proto 158).
     AddPrefixRoute(IpPrefix),
     DelPrefixRoute(IpPrefix),
+    /// Dump links, addresses, routes, neighbours and the bridge FDB, one after the other;
+    /// every object comes back as an input, then [`super::Input::DumpDone`]. Asked at start
+    /// and for periodic reconciliation; the system layer also re-dumps by itself after a
+    /// netlink overrun.
+    Dump,
     /// Is there a usable /128 route to `addr`? Answered by [`super::Input::RouteLookup`].
     LookupRoute {
         token: LookupToken,

@@ -642,6 +642,13 @@ impl Mesh {
                 }
             }
             KernelOp::AddPrefixRoute(_) | KernelOp::DelPrefixRoute(_) => Ok(()),
+            KernelOp::Dump => {
+                self.schedule(
+                    Duration::from_millis(1),
+                    Event::Input(node, Input::DumpDone),
+                );
+                Ok(())
+            }
             KernelOp::LookupRoute { token, addr } => {
                 let answer = if self.holds_locally(node, addr) {
                     LookupAnswer::Local

@@ -241,6 +241,7 @@ fn engine() -> Engine {
         };
         engine.handle_input(Instant::ZERO, Input::Link(link));
     }
+    engine.handle_input(Instant::ZERO, Input::DumpDone);
     engine
 }
 

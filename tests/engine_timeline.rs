@@ -13,6 +13,7 @@ use std::net::{IpAddr, Ipv6Addr};
 const MESH_A: u32 = 2;
 const MESH_B: u32 = 4;
 const CLIENT_IF: u32 = 3;
+const LOOPBACK: u32 = 1;
 const NODE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xaa, 0xff]);
 const CLIENT: MacAddr = MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
 
@@ -43,6 +44,14 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
+        let mut h = Harness::unsynced();
+        // The kernel was read: learning starts (nothing is held back any more).
+        h.input(0, Input::DumpDone);
+        h
+    }
+
+    /// A node that has not finished its startup dump yet.
+    fn unsynced() -> Harness {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
         let mut cfg = Config::new(me(), vec![prefix]);
         cfg.client_if = Some("local-node".into());
@@ -52,6 +61,7 @@ impl Harness {
         cfg.mesh_ifs = vec!["mesh0".into(), "mesh1".into()];
         let mut engine = Engine::with_seed(cfg, 42, ms(0));
         for (ifindex, name, mac) in [
+            (LOOPBACK, "lo", None),
             (MESH_A, "mesh0", None),
             (MESH_B, "mesh1", None),
             (CLIENT_IF, "local-node", Some(NODE_MAC)),
@@ -71,6 +81,15 @@ impl Harness {
         };
         h.drain();
         h
+    }
+
+    /// Nothing pending but the periodic kernel re-read (300 s ± 25 % after the first dump).
+    fn assert_idle(&self) {
+        let next = self.engine.poll_timeout();
+        assert!(
+            next.is_some_and(|t| t >= ms(225_000)),
+            "expected no wake-up before the periodic reconciliation, got {next:?}"
+        );
     }
 
     fn drain(&mut self) -> Vec<Output> {
@@ -892,7 +911,7 @@ fn dad_probe_gives_up_after_sixteen() {
         }),
     );
     assert_eq!(h.run_until(60_000).len(), 15);
-    assert_eq!(h.engine.poll_timeout(), None);
+    h.assert_idle();
 }
 
 #[test]
@@ -1005,7 +1024,7 @@ fn unknown_destinations_expire_after_5_s_and_infinite_metric_routes_do_not_count
     assert!(out.is_empty());
     h.run_until(5000);
     assert_eq!(h.engine.stats().tun_expired, 1);
-    assert_eq!(h.engine.poll_timeout(), None);
+    h.assert_idle();
 }
 
 #[test]
@@ -1017,7 +1036,7 @@ fn multicast_and_out_of_prefix_tun_packets_are_dropped_without_queueing() {
         p[24..40].copy_from_slice(&ip(dst).octets());
         assert!(h.input(0, Input::TunPacket(p)).is_empty());
     }
-    assert_eq!(h.engine.poll_timeout(), None);
+    h.assert_idle();
 }
 
 #[test]
@@ -1118,9 +1137,18 @@ fn shutdown_removes_exactly_what_was_installed_and_sends_nothing() {
 }
 
 #[test]
-fn an_idle_engine_asks_for_no_wake_up() {
-    let h = Harness::new();
-    assert_eq!(h.engine.poll_timeout(), None);
+fn an_idle_engine_wakes_only_to_reconcile_every_300_s() {
+    let mut h = Harness::new();
+    h.assert_idle();
+    let due = h.engine.poll_timeout().unwrap().as_millis();
+    assert!(due <= 375_000);
+    assert!(h.run_until(due - 1).is_empty());
+    assert_eq!(
+        h.run_until(due),
+        vec![(due, Output::Kernel(KernelOp::Dump))]
+    );
+    // No second dump while the first is unanswered.
+    assert!(h.engine.poll_timeout().is_none());
 }
 
 #[test]
@@ -1278,4 +1306,159 @@ fn prefixes_and_mesh_interfaces_added_at_run_time_are_bounded() {
         "",
         "an existing name is still a silent no-op"
     );
+}
+
+fn proto158(dst: &str, ifindex: u32, deleted: bool) -> Input {
+    Input::Route(RouteEvent {
+        dst: dst.parse().unwrap(),
+        prefix_len: if dst.contains(':') { 128 } else { 32 },
+        table: 254,
+        protocol: 158,
+        kind: RouteKind::Unicast,
+        metric: 1024,
+        ifindex: Some(ifindex),
+        deleted,
+    })
+}
+
+fn on_loopback(addr: Ipv6Addr) -> Input {
+    Input::Address(AddressEvent {
+        ifindex: LOOPBACK,
+        addr: IpAddr::V6(addr),
+        prefix_len: 128,
+        deleted: false,
+    })
+}
+
+fn host_route(dst: &str, ifindex: u32) -> HostRoute {
+    HostRoute {
+        dst: dst.parse().unwrap(),
+        table: 254,
+        ifindex,
+    }
+}
+
+#[test]
+fn learning_waits_for_the_first_dump_then_leftovers_are_adopted_or_removed() {
+    let mut h = Harness::unsynced();
+    let stale_ncip = ip("fec0::99:99ff:fe99:9999");
+    let mut before = Vec::new();
+    for input in [
+        // A route whose client still has a neighbour entry: adopted.
+        proto158("2001:db8:1::55", CLIENT_IF, false),
+        // One without: removed, exactly.
+        proto158("2001:db8:1::66", CLIENT_IF, false),
+        // Proto 158 on an interface this run does not serve: not ours to judge.
+        proto158("2001:db8:1::77", 9, false),
+        on_loopback(ncip()),
+        on_loopback(stale_ncip),
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Stale,
+            deleted: false,
+        }),
+        Input::Snooped(Snooped::Solicit {
+            ifindex: CLIENT_IF,
+            src: ip("2001:db8:1::88"),
+            src_mac: MacAddr([2, 0, 0, 0, 0, 0x88]),
+            target: ip("2001:db8:1::1"),
+        }),
+    ] {
+        before.extend(h.input(0, input));
+    }
+    assert!(
+        before.is_empty(),
+        "acted before the kernel was read: {before:?}"
+    );
+
+    let ops = kernel_ops(&h.input(5, Input::DumpDone));
+    for expected in [
+        KernelOp::DelHostRoute(host_route("2001:db8:1::66", CLIENT_IF)),
+        KernelOp::DelNodeClientIp(stale_ncip),
+        KernelOp::ProbeNeighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: CLIENT,
+        },
+        KernelOp::LookupRoute {
+            token: LookupToken::ClaimDecision(CLIENT),
+            addr: ncip(),
+        },
+        // The held-back NS is learned now.
+        KernelOp::AddHostRoute(host_route("2001:db8:1::88", CLIENT_IF)),
+    ] {
+        assert!(ops.contains(&expected), "{expected:?} missing from {ops:?}");
+    }
+    assert!(!ops.contains(&KernelOp::DelHostRoute(host_route(
+        "2001:db8:1::55",
+        CLIENT_IF
+    ))));
+    assert!(!ops.contains(&KernelOp::DelNodeClientIp(ncip())));
+    assert!(ops.iter().all(|op| !matches!(op,
+        KernelOp::DelHostRoute(r) | KernelOp::AddHostRoute(r) if r.ifindex == 9)));
+    // The adopted client's node-client IP is found on loopback: kept, not added twice.
+    let out = h.answer_lookup(6, LookupAnswer::Local);
+    assert!(kernel_ops(&out).is_empty(), "{out:?}");
+    assert!(h.engine.holds_node_client_ip(&CLIENT));
+    assert_eq!(h.engine.installed_routes().count(), 2);
+}
+
+#[test]
+fn periodic_reconciliation_repairs_what_vanished() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.drain();
+    let due = h.engine.poll_timeout().unwrap().as_millis();
+    assert!((225_000..=375_000).contains(&due), "{due}");
+    assert_eq!(
+        h.run_until(due),
+        vec![(due, Output::Kernel(KernelOp::Dump))]
+    );
+
+    // A dump that finds everything in place changes nothing.
+    let mut out = Vec::new();
+    for input in [
+        proto158("2001:db8:1::55", CLIENT_IF, false),
+        on_loopback(ncip()),
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Reachable,
+            deleted: false,
+        }),
+        Input::DumpDone,
+    ] {
+        out.extend(h.input(due, input));
+    }
+    assert!(kernel_ops(&out).is_empty(), "{out:?}");
+
+    // Someone flushed the route, the address and the neighbour entry: the next dump finds
+    // none of them. Route and address come back; the client is asked whether it is there.
+    let due = h.engine.poll_timeout().unwrap().as_millis();
+    h.run_until(due);
+    let ops = kernel_ops(&h.input(due, Input::DumpDone));
+    for expected in [
+        KernelOp::AddHostRoute(host_route("2001:db8:1::55", CLIENT_IF)),
+        KernelOp::AddNodeClientIp(ncip()),
+        KernelOp::ProbeNeighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: CLIENT,
+        },
+    ] {
+        assert!(ops.contains(&expected), "{expected:?} missing from {ops:?}");
+    }
+    // Without an answer the address goes after the 120 s of rule 4.
+    let later = kernel_ops(
+        &h.run_until(due + 120_000)
+            .into_iter()
+            .map(|(_, o)| o)
+            .collect::<Vec<_>>(),
+    );
+    assert!(later.contains(&KernelOp::DelHostRoute(host_route(
+        "2001:db8:1::55",
+        CLIENT_IF
+    ))));
 }

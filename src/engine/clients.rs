@@ -437,7 +437,7 @@ impl Engine {
     }
 
     /// Asks the kernel to verify every address of the client (state PROBE).
-    fn kernel_probe_all(&mut self, mac: MacAddr) {
+    pub(super) fn kernel_probe_all(&mut self, mac: MacAddr) {
         let Some(client) = self.clients.get(&mac) else {
             return;
         };
@@ -547,18 +547,7 @@ impl Engine {
                 _ => self.owner_of(&addr),
             };
             if let Some(mac) = owner {
-                let now = self.now;
-                if let Some(a) = self
-                    .clients
-                    .get_mut(&mac)
-                    .and_then(|c| c.address_mut(&addr))
-                {
-                    if a.remove_at.is_none() {
-                        a.remove_at = Some(now + REMOVAL_DELAY);
-                    }
-                }
-                self.kernel_probe_all(mac);
-                self.reschedule_client(mac);
+                self.neighbour_gone(mac, &[addr]);
             }
             return;
         }
@@ -589,6 +578,43 @@ impl Engine {
             }
             _ => {}
         }
+    }
+
+    /// Bridge FDB learning (behaviour.md §4.1 row 3): a MAC that a port of `-b` learned is a
+    /// client; when the bridge forgets it, its addresses are checked as after DELNEIGH. This
+    /// is what finds a roamed client that sends nothing but its link-up chatter.
+    pub(super) fn handle_fdb(&mut self, port: u32, mac: MacAddr, deleted: bool) {
+        if !self.cfg.learn_from_netlink {
+            return;
+        }
+        let Some(bridge) = self
+            .cfg
+            .client_bridge
+            .as_deref()
+            .and_then(|b| self.ifindex_of(b))
+        else {
+            return;
+        };
+        let on_client_port = self
+            .links
+            .get(&port)
+            .is_some_and(|l| l.master == Some(bridge));
+        // Frames the node itself sends through a port (e.g. from `-i local-node`) teach the
+        // bridge the node's own MACs.
+        let own = self.links.values().any(|l| l.mac == Some(mac));
+        if !on_client_port || own {
+            return;
+        }
+        if !deleted {
+            let client_if = self.client_ifindex().unwrap_or(bridge);
+            self.notify_mac(mac, client_if);
+            return;
+        }
+        let addrs: Vec<Ipv6Addr> = match self.clients.get(&mac) {
+            Some(client) => client.addresses.iter().map(|a| a.addr).collect(),
+            None => return,
+        };
+        self.neighbour_gone(mac, &addrs);
     }
 
     pub(super) fn handle_station(&mut self, ifindex: u32, mac: MacAddr, associated: bool) {

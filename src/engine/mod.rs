@@ -16,6 +16,7 @@ pub mod dedup;
 mod handover;
 pub mod input;
 pub mod output;
+mod reconcile;
 pub mod rng;
 mod seek;
 pub mod stats;
@@ -55,6 +56,7 @@ enum TimerKey {
     Seek(Ipv6Addr),
     Dad(Ipv6Addr),
     DupCache,
+    Reconcile,
 }
 
 /// A client prefix, in the form it was given and in the internal 16-byte form.
@@ -102,6 +104,7 @@ pub struct Engine {
     installed_routes: BTreeMap<IpAddr, HostRoute>,
     /// `has_route` requests waiting for the kernel, with the argument text to echo.
     pending_has_route: BTreeMap<ConnId, String>,
+    view: reconcile::KernelView,
     stats: Stats,
     log_limiter: stats::LogLimiter,
     stopping: bool,
@@ -143,6 +146,7 @@ impl Engine {
             node_client_ips: BTreeSet::new(),
             installed_routes: BTreeMap::new(),
             pending_has_route: BTreeMap::new(),
+            view: reconcile::KernelView::default(),
             stats: Stats::default(),
             log_limiter: stats::LogLimiter::default(),
             stopping: false,
@@ -158,29 +162,51 @@ impl Engine {
                 log::warn!("more than {MAX_MESH_IFS} mesh interfaces: {name} ignored");
             }
         }
+        engine.request_dump();
         engine
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         self.advance(now);
+        self.dispatch(input);
+    }
+
+    fn dispatch(&mut self, input: Input) {
         match input {
             Input::Link(link) => self.handle_link(link),
             Input::LinkGone { ifindex } => self.handle_link_gone(ifindex),
-            Input::Neighbour(neighbour) => self.handle_neighbour(neighbour),
-            Input::Route(route) => self.handle_route(route),
-            Input::Address(_) | Input::Fdb { .. } | Input::DumpDone => {}
+            Input::Neighbour(neighbour) => {
+                self.observe_neighbour(&neighbour);
+                if let Some(Input::Neighbour(n)) =
+                    self.defer_until_synced(Input::Neighbour(neighbour))
+                {
+                    self.handle_neighbour(n);
+                }
+            }
+            Input::Route(route) => {
+                self.observe_route(&route);
+                self.handle_route(route);
+            }
+            Input::Address(address) => self.observe_address(&address),
+            Input::DumpDone => self.handle_dump_done(),
+            Input::Fdb { .. } | Input::Station { .. } | Input::Snooped(_) => {
+                match self.defer_until_synced(input) {
+                    Some(Input::Fdb { port, mac, deleted }) => self.handle_fdb(port, mac, deleted),
+                    Some(Input::Station {
+                        ifindex,
+                        mac,
+                        associated,
+                    }) => self.handle_station(ifindex, mac, associated),
+                    Some(Input::Snooped(frame)) => self.handle_snooped(frame),
+                    _ => {}
+                }
+            }
             Input::RouteLookup {
                 token,
                 addr,
                 answer,
             } => self.handle_lookup(token, addr, answer),
             Input::KernelResult { op, result } => self.handle_kernel_result(op, result),
-            Input::Station {
-                ifindex,
-                mac,
-                associated,
-            } => self.handle_station(ifindex, mac, associated),
-            Input::Snooped(frame) => self.handle_snooped(frame),
             Input::Intercom(datagram) => self.handle_datagram(datagram),
             Input::IntercomSendFailed { dst, errno } => self.handle_send_failed(dst, errno),
             Input::TunPacket(packet) => self.handle_tun_packet(packet),
@@ -209,6 +235,7 @@ impl Engine {
                 }
                 TimerKey::Seek(addr) => self.service_seek(addr),
                 TimerKey::Dad(addr) => self.service_dad(addr),
+                TimerKey::Reconcile => self.request_dump(),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);
                     self.timers

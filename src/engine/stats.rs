@@ -35,6 +35,7 @@ pub struct Stats {
     pub limit_dad_probes: u64,
     pub limit_prefixes: u64,
     pub limit_mesh_ifs: u64,
+    pub limit_deferred: u64,
     pub tun_dropped: u64,
     pub tun_expired: u64,
     pub reinjected: u64,

@@ -17,6 +17,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 pub const CLIENT_IF: u32 = 3;
 pub const MESH_IF: u32 = 2;
+pub const LOOPBACK_IF: u32 = 1;
 /// Client-side interface MAC of every node (only sent in NS options).
 pub const NODE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0xaa, 0xff]);
 
@@ -184,9 +185,18 @@ impl Mesh {
                         mac: Some(NODE_MAC),
                         master: None,
                     },
+                    Link {
+                        ifindex: LOOPBACK_IF,
+                        name: "lo".into(),
+                        up: true,
+                        mac: None,
+                        master: None,
+                    },
                 ] {
                     engine.handle_input(Instant::ZERO, Input::Link(link));
                 }
+                // A fresh node: the kernel holds nothing of ours.
+                engine.handle_input(Instant::ZERO, Input::DumpDone);
                 while engine.poll_output().is_some() {}
                 Node {
                     name: format!("node{i}"),
@@ -643,10 +653,47 @@ impl Mesh {
             }
             KernelOp::AddPrefixRoute(_) | KernelOp::DelPrefixRoute(_) => Ok(()),
             KernelOp::Dump => {
-                self.schedule(
-                    Duration::from_millis(1),
-                    Event::Input(node, Input::DumpDone),
-                );
+                // Everything the fake kernel holds, then the end of the dump, as rtnetlink
+                // would report it.
+                let k = &self.nodes[node].kernel;
+                let mut report: Vec<Input> = Vec::new();
+                report.extend(k.routes.iter().map(|r| {
+                    Input::Route(RouteEvent {
+                        dst: r.dst,
+                        prefix_len: if r.dst.is_ipv4() { 32 } else { 128 },
+                        table: r.table,
+                        protocol: ROUTE_PROTOCOL,
+                        kind: RouteKind::Unicast,
+                        metric: 1024,
+                        ifindex: Some(r.ifindex),
+                        deleted: false,
+                    })
+                }));
+                report.extend(k.node_client_ips.iter().map(|ip| {
+                    Input::Address(AddressEvent {
+                        ifindex: LOOPBACK_IF,
+                        addr: IpAddr::V6(*ip),
+                        prefix_len: 128,
+                        deleted: false,
+                    })
+                }));
+                report.extend(k.neighbours.iter().map(|(addr, entry)| {
+                    Input::Neighbour(Neighbour {
+                        ifindex: CLIENT_IF,
+                        addr: *addr,
+                        mac: Some(entry.mac),
+                        state: match entry.state {
+                            Nud::Reachable => NeighState::Reachable,
+                            Nud::Probe => NeighState::Probe,
+                            Nud::Failed => NeighState::Failed,
+                        },
+                        deleted: false,
+                    })
+                }));
+                report.push(Input::DumpDone);
+                for input in report {
+                    self.schedule(Duration::from_millis(1), Event::Input(node, input));
+                }
                 Ok(())
             }
             KernelOp::LookupRoute { token, addr } => {

@@ -1,0 +1,299 @@
+//! Reconciliation with the kernel (behaviour.md §9.5): the kernel is reconciled, not trusted.
+//!
+//! The engine watches the kernel objects that concern it (its own host routes, node-client
+//! IPs on loopback, neighbour entries on the client side) as they are reported, by events and
+//! by dumps. At every [`Input::DumpDone`] it compares that view with what it installed:
+//!
+//! - after the **first** dump, before anything is learned, host routes and node-client IPs
+//!   left by an earlier run are adopted (a route whose address still has a neighbour entry
+//!   with a MAC) or deleted with an exact match; learning inputs that arrived meanwhile are
+//!   held and replayed afterwards, so no CLAIM leaves and no route is removed before the
+//!   daemon knows what the kernel holds;
+//! - after every later dump (periodic, or the system layer's re-dump after a netlink
+//!   overrun) vanished routes and node-client IPs are re-installed, and an ACTIVE address
+//!   without a neighbour entry is treated like a deleted entry (§8 rule 11).
+
+use super::clients::REMOVAL_DELAY;
+use super::{Engine, Input, KernelOp, Output, TimerKey};
+use crate::engine::input::{AddressEvent, Neighbour, RouteEvent, RouteKind};
+use crate::engine::output::{HostRoute, ROUTE_PROTOCOL};
+use crate::time::{Duration, jittered};
+use crate::wire::MacAddr;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// How often the kernel is re-read when nothing else asks for it (±25 %).
+pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
+/// Learning inputs held until the first dump completes; more are dropped (and counted).
+pub const MAX_DEFERRED: usize = 4096;
+/// Kernel objects remembered per kind. A view that overflowed is incomplete, and an
+/// incomplete view must not delete anything: repairs are skipped for that round.
+pub const MAX_VIEWED: usize = 16384;
+
+#[derive(Default)]
+pub(super) struct KernelView {
+    /// The first dump has completed.
+    pub synced: bool,
+    /// A [`KernelOp::Dump`] went out and its [`Input::DumpDone`] has not come back.
+    dump_pending: bool,
+    /// Proto-158 host routes in the export table, reported since the last DumpDone.
+    routes: BTreeSet<HostRoute>,
+    /// /128 addresses on loopback inside the node-client prefix.
+    node_client_ips: BTreeSet<Ipv6Addr>,
+    /// Neighbour entries on the client side: (ifindex, address) -> MAC, if reported.
+    neighbours: BTreeMap<(u32, IpAddr), Option<MacAddr>>,
+    overflowed: bool,
+    deferred: VecDeque<Input>,
+}
+
+impl KernelView {
+    fn insert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: V, overflowed: &mut bool) {
+        if map.len() < MAX_VIEWED || map.contains_key(&key) {
+            map.insert(key, value);
+        } else {
+            *overflowed = true;
+        }
+    }
+
+    fn insert_set<K: Ord>(set: &mut BTreeSet<K>, key: K, overflowed: &mut bool) {
+        if set.len() < MAX_VIEWED || set.contains(&key) {
+            set.insert(key);
+        } else {
+            *overflowed = true;
+        }
+    }
+}
+
+impl Engine {
+    /// The first output of a new engine, and every [`RECONCILE_INTERVAL`] after.
+    pub(super) fn request_dump(&mut self) {
+        if self.view.dump_pending {
+            return;
+        }
+        self.view.dump_pending = true;
+        self.out.push_back(Output::Kernel(KernelOp::Dump));
+    }
+
+    /// Holds a learning input until the first dump is complete. Returns it back when the
+    /// engine is already synced.
+    pub(super) fn defer_until_synced(&mut self, input: Input) -> Option<Input> {
+        if self.view.synced {
+            return Some(input);
+        }
+        if self.view.deferred.len() < MAX_DEFERRED {
+            self.view.deferred.push_back(input);
+        } else {
+            self.stats.limit_deferred += 1;
+        }
+        None
+    }
+
+    pub(super) fn observe_route(&mut self, route: &RouteEvent) {
+        let host_len = if route.dst.is_ipv4() { 32 } else { 128 };
+        let ours = route.protocol == ROUTE_PROTOCOL
+            && route.table == self.cfg.export_table
+            && route.kind == RouteKind::Unicast
+            && route.prefix_len == host_len;
+        let Some(ifindex) = route.ifindex.filter(|_| ours) else {
+            return;
+        };
+        let host = HostRoute {
+            dst: route.dst,
+            table: route.table,
+            ifindex,
+        };
+        if route.deleted {
+            self.view.routes.remove(&host);
+        } else {
+            KernelView::insert_set(&mut self.view.routes, host, &mut self.view.overflowed);
+        }
+    }
+
+    pub(super) fn observe_address(&mut self, event: &AddressEvent) {
+        let IpAddr::V6(addr) = event.addr else {
+            return;
+        };
+        let on_loopback = self.ifname(event.ifindex) == "lo";
+        // Node-client IPs share the first 64 bits of -P, whatever its length (§2.1).
+        let node_client =
+            u128::from(addr) >> 64 == u128::from(self.cfg.node_client_prefix.addr()) >> 64;
+        if !on_loopback || event.prefix_len != 128 || !node_client {
+            return;
+        }
+        if event.deleted {
+            self.view.node_client_ips.remove(&addr);
+        } else {
+            KernelView::insert_set(
+                &mut self.view.node_client_ips,
+                addr,
+                &mut self.view.overflowed,
+            );
+        }
+    }
+
+    pub(super) fn observe_neighbour(&mut self, n: &Neighbour) {
+        if !self.is_client_side(n.ifindex) {
+            return;
+        }
+        let key = (n.ifindex, n.addr);
+        if n.deleted {
+            self.view.neighbours.remove(&key);
+        } else {
+            KernelView::insert(
+                &mut self.view.neighbours,
+                key,
+                n.mac,
+                &mut self.view.overflowed,
+            );
+        }
+    }
+
+    pub(super) fn handle_dump_done(&mut self) {
+        self.view.dump_pending = false;
+        if self.view.overflowed {
+            log::warn!(
+                "more than {MAX_VIEWED} kernel objects of one kind: nothing repaired this round"
+            );
+        } else if self.view.synced {
+            self.repair();
+        } else {
+            self.adopt_leftovers();
+        }
+        self.view.routes.clear();
+        self.view.node_client_ips.clear();
+        self.view.neighbours.clear();
+        self.view.overflowed = false;
+        let interval = jittered(RECONCILE_INTERVAL, self.rng.next_u32());
+        self.timers
+            .set(TimerKey::Reconcile, Some(self.now + interval));
+        if !self.view.synced {
+            self.view.synced = true;
+            log::info!("kernel state read: serving");
+            for input in std::mem::take(&mut self.view.deferred) {
+                self.dispatch(input);
+            }
+        }
+    }
+
+    /// Startup (§9.5): what an earlier run left is adopted or removed, never duplicated.
+    fn adopt_leftovers(&mut self) {
+        let leftovers: Vec<HostRoute> = self
+            .view
+            .routes
+            .iter()
+            .filter(|r| self.installed_routes.get(&r.dst) != Some(r))
+            .copied()
+            .collect();
+        let mut adopted: BTreeSet<Ipv6Addr> = BTreeSet::new();
+        for route in leftovers {
+            let addr = self.to_internal(route.dst);
+            let mac = self
+                .view
+                .neighbours
+                .get(&(route.ifindex, route.dst))
+                .copied()
+                .flatten();
+            match mac {
+                Some(mac) if self.is_client_side(route.ifindex) && self.in_client_prefix(&addr) => {
+                    log::info!(
+                        "{mac}: adopting host route {} left by an earlier run",
+                        route.dst
+                    );
+                    if self.add_address(addr, mac, route.ifindex) {
+                        adopted.insert(self.node_client_ip(&mac));
+                        // The entry may be hours old: let the kernel check the client is there.
+                        self.out.push_back(Output::Kernel(KernelOp::ProbeNeighbour {
+                            ifindex: route.ifindex,
+                            addr: route.dst,
+                            mac,
+                        }));
+                    }
+                }
+                _ if self.is_client_side(route.ifindex) => {
+                    log::info!("removing host route {} left by an earlier run", route.dst);
+                    self.out
+                        .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
+                }
+                // Proto 158 on an interface this run does not serve: not ours to judge.
+                _ => {}
+            }
+        }
+        let stale: Vec<Ipv6Addr> = self
+            .view
+            .node_client_ips
+            .iter()
+            .filter(|ip| !self.node_client_ips.contains(ip) && !adopted.contains(ip))
+            .copied()
+            .collect();
+        for ip in stale {
+            log::info!("removing node-client IP {ip} left by an earlier run");
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelNodeClientIp(ip)));
+        }
+    }
+
+    /// Periodic and after an overrun: put back what vanished, notice departed neighbours.
+    fn repair(&mut self) {
+        let missing: Vec<HostRoute> = self
+            .installed_routes
+            .values()
+            .filter(|r| !self.view.routes.contains(r))
+            .copied()
+            .collect();
+        for route in missing {
+            log::info!(
+                "host route {} vanished from the kernel: re-installing",
+                route.dst
+            );
+            self.out
+                .push_back(Output::Kernel(KernelOp::AddHostRoute(route)));
+        }
+        let missing: Vec<Ipv6Addr> = self
+            .node_client_ips
+            .iter()
+            .filter(|ip| !self.view.node_client_ips.contains(ip))
+            .copied()
+            .collect();
+        for ip in missing {
+            log::info!("node-client IP {ip} vanished from loopback: adding it again");
+            self.out
+                .push_back(Output::Kernel(KernelOp::AddNodeClientIp(ip)));
+        }
+        if !self.cfg.learn_from_netlink {
+            return;
+        }
+        let mut departed: Vec<(MacAddr, Ipv6Addr)> = Vec::new();
+        for (mac, client) in &self.clients {
+            for address in client.addresses.iter().filter(|a| a.state.is_active()) {
+                let key = (client.ifindex, self.to_kernel(&address.addr));
+                if !self.view.neighbours.contains_key(&key) {
+                    departed.push((*mac, address.addr));
+                }
+            }
+        }
+        for (mac, addr) in departed {
+            log::debug!("{mac}: no neighbour entry for {addr} any more");
+            self.neighbour_gone(mac, &[addr]);
+        }
+    }
+
+    /// §8 rule 4: remove the addresses in 120 s unless confirmed, and have the kernel probe
+    /// every address of the client.
+    pub(super) fn neighbour_gone(&mut self, mac: MacAddr, addrs: &[Ipv6Addr]) {
+        let now = self.now;
+        let Some(client) = self.clients.get_mut(&mac) else {
+            return;
+        };
+        for a in client
+            .addresses
+            .iter_mut()
+            .filter(|a| addrs.contains(&a.addr))
+        {
+            if a.remove_at.is_none() {
+                a.remove_at = Some(now + REMOVAL_DELAY);
+            }
+        }
+        self.kernel_probe_all(mac);
+        self.reschedule_client(mac);
+    }
+}

@@ -1462,3 +1462,70 @@ fn periodic_reconciliation_repairs_what_vanished() {
         CLIENT_IF
     ))));
 }
+
+#[test]
+fn a_mac_learned_by_a_port_of_the_client_bridge_is_a_client_the_nodes_own_are_not() {
+    const BRIDGE: u32 = 7;
+    const PORT: u32 = 8;
+    const OTHER_PORT: u32 = 9;
+    const BRIDGE_MAC: MacAddr = MacAddr([0x02, 0, 0x5e, 0, 0x53, 0x01]);
+    let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
+    let mut cfg = Config::new(me(), vec![prefix]);
+    cfg.client_if = Some("br-client".into());
+    cfg.client_bridge = Some("br-client".into());
+    let mut engine = Engine::with_seed(cfg, 3, ms(0));
+    for (ifindex, name, mac, master) in [
+        (BRIDGE, "br-client", BRIDGE_MAC, None),
+        (PORT, "client0", MacAddr([2, 0, 0, 0, 0, 8]), Some(BRIDGE)),
+        (OTHER_PORT, "mesh0", MacAddr([2, 0, 0, 0, 0, 9]), None),
+    ] {
+        engine.handle_input(
+            ms(0),
+            Input::Link(Link {
+                ifindex,
+                name: name.into(),
+                up: true,
+                mac: Some(mac),
+                master,
+            }),
+        );
+    }
+    engine.handle_input(ms(0), Input::DumpDone);
+    let mut h = Harness {
+        engine,
+        next_conn: 0,
+    };
+    h.drain();
+    let fdb = |port, mac, deleted| Input::Fdb { port, mac, deleted };
+
+    // The node's own MACs and MACs behind interfaces that are not ports of -b teach nothing.
+    assert!(h.input(0, fdb(PORT, BRIDGE_MAC, false)).is_empty());
+    assert!(h.input(0, fdb(OTHER_PORT, CLIENT, false)).is_empty());
+
+    // A client's MAC on a port: the claim decision starts, and the client is woken up.
+    let out = h.input(0, fdb(PORT, CLIENT, false));
+    assert!(kernel_ops(&out).contains(&KernelOp::LookupRoute {
+        token: LookupToken::ClaimDecision(CLIENT),
+        addr: ncip(),
+    }));
+    assert!(out.iter().any(|o| matches!(o, Output::Solicit(_))));
+    h.answer_lookup(1, LookupAnswer::NoRoute);
+    h.input(
+        2,
+        Input::Neighbour(Neighbour {
+            ifindex: BRIDGE,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Reachable,
+            deleted: false,
+        }),
+    );
+
+    // The bridge forgets the MAC: the kernel is asked to check each address.
+    let out = h.input(3, fdb(PORT, CLIENT, true));
+    assert!(kernel_ops(&out).contains(&KernelOp::ProbeNeighbour {
+        ifindex: BRIDGE,
+        addr: "2001:db8:1::55".parse().unwrap(),
+        mac: CLIENT,
+    }));
+}

@@ -131,6 +131,15 @@ impl Verbosity {
         }
     }
 
+    /// The flag level this verbosity stands for, so both switch the same filter.
+    pub fn log_level(self) -> crate::config::LogLevel {
+        match self {
+            Verbosity::Normal => crate::config::LogLevel::Normal,
+            Verbosity::Verbose => crate::config::LogLevel::Verbose,
+            Verbosity::Debug => crate::config::LogLevel::Debug,
+        }
+    }
+
     pub fn word(self) -> &'static str {
         match self {
             Verbosity::Normal => "none",

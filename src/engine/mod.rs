@@ -493,7 +493,7 @@ impl Engine {
     }
 
     /// Mesh interfaces that exist and are up, in configuration order.
-    fn mesh_ifindexes_up(&self) -> Vec<u32> {
+    pub fn mesh_ifindexes_up(&self) -> Vec<u32> {
         self.mesh_ifs
             .iter()
             .filter_map(|name| self.ifindex_of(name))

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::io;
 
+pub mod netlink;
+
 /// A system call failed; `context` says what the daemon was doing.
 #[derive(Debug)]
 pub struct Error {

@@ -9,6 +9,7 @@ use std::fmt;
 use std::io;
 
 pub mod netlink;
+pub mod netns;
 
 /// A system call failed; `context` says what the daemon was doing.
 #[derive(Debug)]

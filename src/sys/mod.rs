@@ -10,6 +10,7 @@ use std::io;
 
 pub mod netlink;
 pub mod netns;
+pub mod nl80211;
 pub mod rtnl;
 
 /// A system call failed; `context` says what the daemon was doing.

@@ -1318,4 +1318,24 @@ mod tests {
         assert_eq!(family.group("mlme"), Some(7));
         assert_eq!(family.group("scan"), None);
     }
+
+    /// Linux 6.18's answer to an RTM_NEWADDR for an address already present, on a socket
+    /// with NETLINK_CAP_ACK and NETLINK_EXT_ACK.
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn kernel_error_with_extended_ack() {
+        let bytes = hex("48000000 0200 0003 09000000 436fe2b9 efffffff
+             2c000000 1400 0506 09000000 00000000
+             2300 0100 697076363a206164647265737320616c72656164792061737369676e6564 0000");
+        let msg = one(&bytes);
+        assert_eq!(msg.header.seq, 9);
+        assert_eq!(msg.header.flags, NLM_F_CAPPED | NLM_F_ACK_TLVS);
+        assert_eq!(
+            parse_status(&msg).unwrap(),
+            Status {
+                errno: 17,
+                message: Some("ipv6: address already assigned".into())
+            }
+        );
+    }
 }

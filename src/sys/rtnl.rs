@@ -804,6 +804,10 @@ mod tests {
 
     /// A message of `kind` with a fixed header and attributes, in host byte order.
     fn message(kind: u16, fixed: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        message_seq(kind, 0, fixed, attrs)
+    }
+
+    fn message_seq(kind: u16, seq: u32, fixed: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
         let mut body = fixed.to_vec();
         for (t, v) in attrs {
             body.extend(((4 + v.len()) as u16).to_ne_bytes());
@@ -813,7 +817,9 @@ mod tests {
         }
         let mut bytes = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
         bytes.extend(kind.to_ne_bytes());
-        bytes.extend([0u8; 10]);
+        bytes.extend(0u16.to_ne_bytes());
+        bytes.extend(seq.to_ne_bytes());
+        bytes.extend(0u32.to_ne_bytes());
         bytes.extend(body);
         bytes
     }
@@ -1047,6 +1053,280 @@ mod tests {
                 addr,
                 answer: LookupAnswer::NoRoute
             }]
+        );
+    }
+
+    /// An NLMSG_ERROR (errno 0: ACK) or NLMSG_DONE answering `seq`.
+    fn status(kind: u16, seq: u32, errno: i32) -> Vec<u8> {
+        let mut payload = (-errno).to_ne_bytes().to_vec();
+        if kind == nl::NLMSG_ERROR {
+            // The capped echo of the request header.
+            payload.extend([0u8; 16]);
+        }
+        message_seq(kind, seq, &payload, &[])
+    }
+
+    /// Feeds one crafted answer as if it had been read from the request socket.
+    fn feed(rtnl: &mut Rtnl, bytes: &[u8]) -> Vec<Input> {
+        let mut out = Vec::new();
+        for msg in nl::messages(bytes) {
+            rtnl.reply(&msg.unwrap(), &mut out);
+        }
+        out
+    }
+
+    /// Opening needs no privileges. These tests send nothing but read-only dump
+    /// requests, so they are safe in the host's namespace.
+    fn rtnl() -> Rtnl {
+        Rtnl::open(false).expect("rtnetlink sockets")
+    }
+
+    fn route_op(dst: &str) -> KernelOp {
+        KernelOp::AddHostRoute(HostRoute {
+            dst: dst.parse().unwrap(),
+            table: 254,
+            ifindex: 2,
+        })
+    }
+
+    #[test]
+    fn answers_go_to_their_own_request() {
+        let mut rtnl = rtnl();
+        let token = crate::engine::LookupToken::HasRoute(1);
+        let addr: Ipv6Addr = "fec0::1".parse().unwrap();
+        let lookup = KernelOp::LookupRoute { token, addr };
+        rtnl.in_flight.insert(5, Pending::Op(route_op("10.0.0.1")));
+        rtnl.in_flight.insert(6, Pending::Op(route_op("10.0.0.2")));
+        rtnl.in_flight.insert(7, Pending::Op(lookup.clone()));
+        rtnl.in_flight.insert(8, Pending::Op(lookup));
+        // Out of order, as a matter of principle.
+        assert_eq!(
+            feed(&mut rtnl, &status(nl::NLMSG_ERROR, 6, libc::ENODEV)),
+            [Input::KernelResult {
+                op: route_op("10.0.0.2"),
+                result: Err(Errno(libc::ENODEV))
+            }]
+        );
+        assert_eq!(
+            feed(&mut rtnl, &status(nl::NLMSG_ERROR, 5, 0)),
+            [Input::KernelResult {
+                op: route_op("10.0.0.1"),
+                result: Ok(())
+            }]
+        );
+        let lookup_answer = |answer| Input::RouteLookup {
+            token,
+            addr,
+            answer,
+        };
+        assert_eq!(
+            feed(&mut rtnl, &status(nl::NLMSG_ERROR, 7, libc::ENETUNREACH)),
+            [lookup_answer(LookupAnswer::NoRoute)]
+        );
+        let mut local = Vec::new();
+        nl::RtMsg {
+            family: nl::AF_INET6,
+            dst_len: 128,
+            table: 255,
+            kind: nl::RTN_LOCAL,
+            ..nl::RtMsg::default()
+        }
+        .emit(&mut local);
+        let reply = message_seq(
+            nl::RTM_NEWROUTE,
+            8,
+            &local,
+            &[(nl::RTA_DST, &addr.octets())],
+        );
+        assert_eq!(
+            feed(&mut rtnl, &reply),
+            [lookup_answer(LookupAnswer::Local)]
+        );
+        assert!(rtnl.in_flight.is_empty());
+        assert_eq!(rtnl.stats.unknown_replies, 0);
+    }
+
+    #[test]
+    fn answers_with_unknown_sequence_numbers_are_ignored() {
+        let mut rtnl = rtnl();
+        rtnl.in_flight.insert(5, Pending::Op(route_op("10.0.0.1")));
+        assert_eq!(feed(&mut rtnl, &status(nl::NLMSG_ERROR, 77, 0)), []);
+        assert_eq!(feed(&mut rtnl, &status(nl::NLMSG_DONE, 78, 0)), []);
+        // A route that answers no lookup (here: seq 5 is a route install, not a lookup).
+        let mut fixed = Vec::new();
+        nl::RtMsg::default().emit(&mut fixed);
+        assert_eq!(
+            feed(&mut rtnl, &message_seq(nl::RTM_NEWROUTE, 5, &fixed, &[])),
+            []
+        );
+        assert_eq!(rtnl.stats.unknown_replies, 3);
+        assert_eq!(rtnl.in_flight.len(), 1);
+    }
+
+    #[test]
+    fn a_dump_batch_runs_its_steps_one_at_a_time_and_ends_once() {
+        let mut rtnl = rtnl();
+        let mut out = Vec::new();
+        rtnl.submit(KernelOp::Dump, &mut out);
+        rtnl.submit(KernelOp::Dump, &mut out);
+        assert_eq!(rtnl.queue.len(), 1, "coalesced");
+        assert!(out.is_empty());
+        rtnl.flush(&mut out);
+        assert!(rtnl.dump_running && !rtnl.dump_queued);
+        // A dump asked for now is a new batch, after this one.
+        rtnl.submit(KernelOp::Dump, &mut out);
+        assert!(rtnl.dump_queued);
+        let mut steps = Vec::new();
+        let mut link = Vec::new();
+        nl::IfInfoMsg {
+            index: 1,
+            ..nl::IfInfoMsg::default()
+        }
+        .emit(&mut link);
+        loop {
+            let dumps: Vec<(u32, usize)> = rtnl
+                .in_flight
+                .iter()
+                .filter_map(|(seq, p)| match p {
+                    Pending::Dump(index) => Some((*seq, *index)),
+                    Pending::Op(_) => None,
+                })
+                .collect();
+            let [(seq, index)] = dumps[..] else {
+                break;
+            };
+            steps.push(DUMP_STEPS[index]);
+            let object = message_seq(nl::RTM_NEWLINK, seq, &link, &[(nl::IFLA_IFNAME, b"lo\0")]);
+            assert!(matches!(feed(&mut rtnl, &object)[..], [Input::Link(_)]));
+            out.extend(feed(&mut rtnl, &status(nl::NLMSG_DONE, seq, 0)));
+            if index < DUMP_STEPS.len() - 1 {
+                assert!(out.is_empty(), "{out:?}");
+            }
+        }
+        assert_eq!(steps, DUMP_STEPS);
+        assert_eq!(out, [Input::DumpDone]);
+        assert!(!rtnl.dump_running);
+    }
+
+    #[test]
+    fn lost_answers_are_reported_and_repaired() {
+        let mut rtnl = rtnl();
+        let token = crate::engine::LookupToken::HasRoute(1);
+        let addr: Ipv6Addr = "fec0::1".parse().unwrap();
+        rtnl.in_flight.insert(5, Pending::Op(route_op("10.0.0.1")));
+        rtnl.in_flight
+            .insert(6, Pending::Op(KernelOp::LookupRoute { token, addr }));
+        rtnl.in_flight.insert(7, Pending::Dump(2));
+        rtnl.dump_running = true;
+        rtnl.replies_lost = true;
+        let mut out = Vec::new();
+        rtnl.fail_unanswered(&mut out);
+        assert_eq!(
+            out,
+            [
+                Input::KernelResult {
+                    op: route_op("10.0.0.1"),
+                    result: Err(Errno(libc::ENOBUFS))
+                },
+                Input::RouteLookup {
+                    token,
+                    addr,
+                    answer: LookupAnswer::NoRoute
+                }
+            ]
+        );
+        // The running dump is flow-controlled and goes on; a new batch follows it.
+        assert_eq!(rtnl.in_flight.len(), 1);
+        assert!(rtnl.dump_queued && !rtnl.replies_lost);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_arbitrary_messages_never_panics(
+            kind in proptest::prelude::prop_oneof![16u16..=30, proptest::prelude::any::<u16>()],
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..96),
+        ) {
+            let mut bytes = ((16 + payload.len()) as u32).to_ne_bytes().to_vec();
+            bytes.extend(kind.to_ne_bytes());
+            bytes.extend([0u8; 10]);
+            bytes.extend(&payload);
+            let msg = nl::messages(&bytes).next().unwrap().unwrap();
+            let _ = to_input(&msg, &mut 1);
+            if let Ok(route) = nl::parse_route(&msg) {
+                let _ = lookup_answer(&route);
+            }
+        }
+    }
+
+    fn unhex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Notifications captured from Linux 6.18 (x86-64) in a network namespace, all in one
+    /// datagram as the kernel may send them: `ip -6 route add 2001:db8::100/128 dev v0
+    /// table 1000 proto 158`, `ip neigh add 10.0.0.5 lladdr 02:00:00:00:00:05 dev v0 nud
+    /// reachable`, `ip -6 addr add fec0::1/128 dev lo` and the local route that follows.
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn kernel_vectors() {
+        let datagram = unhex(concat!(
+            "7400000018000006c04a016bf52400000a800000fc9e00010000000008000f00e8030000",
+            "1400010020010db80000000000000000000001000800060000040000080004000300000024",
+            "000c000000000000000000000000000000000000000000000000000000000000000000050014",
+            "0000000000",
+            "4c0000001c00000000000000f6240000020000000300000002000001080001000a0000050a",
+            "000200020000000005000008000400000000001400030000000000000000000000000002000000",
+            "480000001400000000000000000000000a80c0c80100000014000100fec0000000000000000",
+            "000000000000114000600ffffffffffffffff92df030092df030008000800c0000000",
+            "740000001800000600000000000000000a800000ff0200020000000008000f00ff0000001400",
+            "0100fec000000000000000000000000000010800060000000000080004000100000024000c00",
+            "00000000000000000000000000000000000000000000000000000000000000000500140000000000",
+        ));
+        let mut loopback = 1;
+        let inputs: Vec<Input> = nl::messages(&datagram)
+            .map(|m| to_input(&m.unwrap(), &mut loopback).unwrap().unwrap())
+            .collect();
+        assert_eq!(
+            inputs,
+            [
+                Input::Route(RouteEvent {
+                    dst: "2001:db8::100".parse().unwrap(),
+                    prefix_len: 128,
+                    table: 1000,
+                    protocol: 158,
+                    kind: RouteKind::Unicast,
+                    metric: 1024,
+                    ifindex: Some(3),
+                    deleted: false,
+                }),
+                Input::Neighbour(Neighbour {
+                    ifindex: 3,
+                    addr: "10.0.0.5".parse().unwrap(),
+                    mac: Some(MacAddr([2, 0, 0, 0, 0, 5])),
+                    state: NeighState::Reachable,
+                    deleted: false,
+                }),
+                // IPv6 addresses come with IFA_ADDRESS only.
+                Input::Address(AddressEvent {
+                    ifindex: 1,
+                    addr: "fec0::1".parse().unwrap(),
+                    prefix_len: 128,
+                    deleted: false,
+                }),
+                Input::Route(RouteEvent {
+                    dst: "fec0::1".parse().unwrap(),
+                    prefix_len: 128,
+                    table: 255,
+                    protocol: 2,
+                    kind: RouteKind::Local,
+                    metric: 0,
+                    ifindex: Some(1),
+                    deleted: false,
+                }),
+            ]
         );
     }
 }

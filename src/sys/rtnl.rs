@@ -300,25 +300,28 @@ impl Rtnl {
     /// Sends queued requests while fewer than [`MAX_IN_FLIGHT`] await an answer. Call
     /// after [`Rtnl::submit`] and after reading. Operations the kernel refuses to take
     /// are answered at once.
+    ///
+    /// A queued dump batch starts when it reaches the head of the queue, so it sees every
+    /// operation submitted before it. While another batch still runs, it waits there and
+    /// operations behind it go ahead: only dumps must not overlap, and route installs
+    /// should not wait for a long route dump.
     pub fn flush(&mut self, out: &mut Vec<Input>) {
         while self.in_flight.len() < MAX_IN_FLIGHT {
-            let Some(next) = self.queue.pop_front() else {
-                break;
-            };
-            let op = match next {
-                Queued::Dump if self.dump_running => {
-                    // Ops queued behind this batch wait for the running one to end, so
-                    // the batch still sees their effects.
-                    self.queue.push_front(Queued::Dump);
-                    break;
-                }
-                Queued::Dump => {
+            let next = match self.queue.front() {
+                None => break,
+                Some(Queued::Dump) if !self.dump_running => {
+                    self.queue.pop_front();
                     self.dump_queued = false;
                     self.dump_running = true;
                     self.start_dump_step(0, out);
                     continue;
                 }
-                Queued::Op(op) => op,
+                // At most one batch is queued, so what follows it is an operation.
+                Some(Queued::Dump) => self.queue.remove(1),
+                Some(Queued::Op(_)) => self.queue.pop_front(),
+            };
+            let Some(Queued::Op(op)) = next else {
+                break;
             };
             let seq = self.next_seq();
             let bytes = match self.encode(&op, seq) {
@@ -335,7 +338,11 @@ impl Rtnl {
                 // The kernel takes requests synchronously, so this is all but impossible;
                 // the next flush (after any event) tries again.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.queue.push_front(Queued::Op(op));
+                    // Back where it came from: the head, or right behind a waiting batch.
+                    match self.queue.front() {
+                        Some(Queued::Dump) => self.queue.insert(1, Queued::Op(op)),
+                        _ => self.queue.push_front(Queued::Op(op)),
+                    }
                     break;
                 }
                 Err(e) => {
@@ -1206,6 +1213,37 @@ mod tests {
         assert_eq!(steps, DUMP_STEPS);
         assert_eq!(out, [Input::DumpDone]);
         assert!(!rtnl.dump_running);
+    }
+
+    #[test]
+    fn operations_pass_a_batch_that_waits_for_the_running_one() {
+        let mut rtnl = rtnl();
+        let mut out = Vec::new();
+        rtnl.submit(KernelOp::Dump, &mut out);
+        rtnl.flush(&mut out);
+        assert!(rtnl.dump_running);
+        rtnl.submit(KernelOp::Dump, &mut out);
+        // Lookups are read-only, so this test may really send them.
+        let token = crate::engine::LookupToken::HasRoute(1);
+        let addr: Ipv6Addr = "fec0::1".parse().unwrap();
+        let lookup = KernelOp::LookupRoute { token, addr };
+        rtnl.submit(lookup.clone(), &mut out);
+        rtnl.submit(lookup.clone(), &mut out);
+        rtnl.flush(&mut out);
+        assert!(out.is_empty());
+        let waiting: Vec<&KernelOp> = rtnl
+            .in_flight
+            .values()
+            .filter_map(|p| match p {
+                Pending::Op(op) => Some(op),
+                Pending::Dump(_) => None,
+            })
+            .collect();
+        assert_eq!(waiting, [&lookup, &lookup]);
+        assert!(matches!(
+            rtnl.queue.iter().collect::<Vec<_>>()[..],
+            [Queued::Dump]
+        ));
     }
 
     #[test]

@@ -23,105 +23,169 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+// Numbers from linux/netlink.h, rtnetlink.h, neighbour.h, if_link.h, if_addr.h and
+// genetlink.h, which are stable kernel ABI.
+
 /// Netlink message header length.
 pub const HEADER_LEN: usize = 16;
 
-/// Control message types (linux/netlink.h).
+/// Message type: nothing, skip it.
 pub const NLMSG_NOOP: u16 = 1;
+/// Message type: an error code, or 0 for an ACK, with the request echoed.
 pub const NLMSG_ERROR: u16 = 2;
+/// Message type: the end of a multipart (dump) answer.
 pub const NLMSG_DONE: u16 = 3;
+/// Message type: data lost (never sent by current kernels).
 pub const NLMSG_OVERRUN: u16 = 4;
 
-/// rtnetlink message types (linux/rtnetlink.h).
+/// A link appeared or changed.
 pub const RTM_NEWLINK: u16 = 16;
+/// A link went away.
 pub const RTM_DELLINK: u16 = 17;
+/// Dump the links.
 pub const RTM_GETLINK: u16 = 18;
+/// An address appeared, or add one.
 pub const RTM_NEWADDR: u16 = 20;
+/// An address went away, or delete one.
 pub const RTM_DELADDR: u16 = 21;
+/// Dump the addresses.
 pub const RTM_GETADDR: u16 = 22;
+/// A route appeared, or add one.
 pub const RTM_NEWROUTE: u16 = 24;
+/// A route went away, or delete one.
 pub const RTM_DELROUTE: u16 = 25;
+/// Look a route up, or dump the routes.
 pub const RTM_GETROUTE: u16 = 26;
+/// A neighbour (or FDB) entry appeared or changed, or set one.
 pub const RTM_NEWNEIGH: u16 = 28;
+/// A neighbour (or FDB) entry went away, or delete one.
 pub const RTM_DELNEIGH: u16 = 29;
+/// Dump the neighbours (or, with AF_BRIDGE, the FDB).
 pub const RTM_GETNEIGH: u16 = 30;
 
-/// Message flags.
+/// Flag: a request (every message to the kernel).
 pub const NLM_F_REQUEST: u16 = 0x01;
+/// Flag: part of a multipart answer.
 pub const NLM_F_MULTI: u16 = 0x02;
+/// Flag: answer with an ACK (NLMSG_ERROR 0) on success too.
 pub const NLM_F_ACK: u16 = 0x04;
+/// Flag on a GET: dump everything (NLM_F_ROOT | NLM_F_MATCH).
 pub const NLM_F_DUMP: u16 = 0x300;
+/// Flag on a NEW: replace an existing object.
 pub const NLM_F_REPLACE: u16 = 0x100;
+/// Flag on a NEW: fail with EEXIST if the object exists.
 pub const NLM_F_EXCL: u16 = 0x200;
+/// Flag on a NEW: create the object if it does not exist.
 pub const NLM_F_CREATE: u16 = 0x400;
-/// On an NLMSG_ERROR: the echoed request is only its header.
+/// Flag on an NLMSG_ERROR: the echoed request is only its header.
 pub const NLM_F_CAPPED: u16 = 0x100;
-/// On an NLMSG_ERROR or NLMSG_DONE: extended-ack attributes follow.
+/// Flag on an NLMSG_ERROR or NLMSG_DONE: extended-ack attributes follow.
 pub const NLM_F_ACK_TLVS: u16 = 0x200;
 /// Extended-ack attribute: a human-readable error message.
 pub const NLMSGERR_ATTR_MSG: u16 = 1;
 
-/// Address families.
+/// Address family: any (dump requests).
 pub const AF_UNSPEC: u8 = 0;
+/// Address family: IPv4.
 pub const AF_INET: u8 = 2;
+/// Address family: bridge (FDB entries, bridge-port link messages).
 pub const AF_BRIDGE: u8 = 7;
+/// Address family: IPv6.
 pub const AF_INET6: u8 = 10;
 
-/// Link flags (ifi_flags).
+/// Link flag: administratively up.
 pub const IFF_UP: u32 = 0x1;
+/// Link flag: the loopback device.
 pub const IFF_LOOPBACK: u32 = 0x8;
-/// Link attributes.
+/// Link attribute: hardware address.
 pub const IFLA_ADDRESS: u16 = 1;
+/// Link attribute: name (C string).
 pub const IFLA_IFNAME: u16 = 3;
+/// Link attribute: index of the bridge (or bond) this link is a port of.
 pub const IFLA_MASTER: u16 = 10;
 
-/// Address attributes.
+/// Address attribute: the address (on point-to-point links, the peer's).
 pub const IFA_ADDRESS: u16 = 1;
+/// Address attribute: the local address.
 pub const IFA_LOCAL: u16 = 2;
 
-/// Route tables, types, scopes, flags and attributes.
+/// rtm_table when the table is given only as RTA_TABLE.
 pub const RT_TABLE_UNSPEC: u8 = 0;
+/// The main routing table.
 pub const RT_TABLE_MAIN: u8 = 254;
+/// Route type: a normal route.
 pub const RTN_UNICAST: u8 = 1;
+/// Route type: a local address of this host.
 pub const RTN_LOCAL: u8 = 2;
+/// Route type: drop silently.
 pub const RTN_BLACKHOLE: u8 = 6;
+/// Route type: drop with "host unreachable".
 pub const RTN_UNREACHABLE: u8 = 7;
+/// Route type: drop with "administratively prohibited".
 pub const RTN_PROHIBIT: u8 = 8;
+/// Route type: continue the lookup in the next rule's table.
 pub const RTN_THROW: u8 = 9;
+/// Route scope: anywhere (the scope of this daemon's routes).
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
+/// Route flag: an IPv6 cache clone (exception), not an installed route.
 pub const RTM_F_CLONED: u32 = 0x200;
+/// Route flag on a lookup: report the table the route was found in.
 pub const RTM_F_LOOKUP_TABLE: u32 = 0x1000;
+/// Route flag on a lookup: answer with the matching FIB entry (Linux 4.13).
 pub const RTM_F_FIB_MATCH: u32 = 0x2000;
+/// Route attribute: destination.
 pub const RTA_DST: u16 = 1;
+/// Route attribute: output interface index.
 pub const RTA_OIF: u16 = 4;
+/// Route attribute: metric.
 pub const RTA_PRIORITY: u16 = 6;
+/// Route attribute: table (u32; also for tables from 256 on).
 pub const RTA_TABLE: u16 = 15;
 
-/// Neighbour states (a bit set, normally one bit), flags and attributes.
+/// Neighbour state: resolution in progress. (States are bits; one is set at a time.)
 pub const NUD_INCOMPLETE: u16 = 0x01;
+/// Neighbour state: confirmed recently.
 pub const NUD_REACHABLE: u16 = 0x02;
+/// Neighbour state: unconfirmed for a while, usable.
 pub const NUD_STALE: u16 = 0x04;
+/// Neighbour state: waiting before probing.
 pub const NUD_DELAY: u16 = 0x08;
+/// Neighbour state: being verified with unicast solicitations.
 pub const NUD_PROBE: u16 = 0x10;
+/// Neighbour state: verification failed.
 pub const NUD_FAILED: u16 = 0x20;
+/// Neighbour state: no resolution needed (static entry; in the FDB: static).
 pub const NUD_NOARP: u16 = 0x40;
+/// Neighbour state: permanent (in the FDB: the bridge's and ports' own MACs).
 pub const NUD_PERMANENT: u16 = 0x80;
-pub const NTF_USE: u8 = 0x01;
+/// Neighbour flag: an entry of the device's own address lists, not learned.
 pub const NTF_SELF: u8 = 0x02;
+/// Neighbour flag: an entry of the master (bridge) device.
 pub const NTF_MASTER: u8 = 0x04;
+/// Neighbour flag: a proxy entry (answered for others).
 pub const NTF_PROXY: u8 = 0x08;
+/// Neighbour attribute: the IP address.
 pub const NDA_DST: u16 = 1;
+/// Neighbour attribute: the link-layer address.
 pub const NDA_LLADDR: u16 = 2;
+/// Neighbour attribute: index of the master (bridge) device.
 pub const NDA_MASTER: u16 = 9;
 
-/// Generic netlink controller (linux/genetlink.h).
+/// The generic netlink controller's fixed family id.
 pub const GENL_ID_CTRL: u16 = 0x10;
+/// Controller command: a family's description (the answer to GETFAMILY).
 pub const CTRL_CMD_NEWFAMILY: u8 = 1;
+/// Controller command: describe a family.
 pub const CTRL_CMD_GETFAMILY: u8 = 3;
+/// Controller attribute: family id (u16).
 pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+/// Controller attribute: family name (C string).
 pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// Controller attribute: the family's multicast groups (nested array).
 pub const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
+/// Multicast group attribute: name (C string).
 pub const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
+/// Multicast group attribute: id (u32), for NETLINK_ADD_MEMBERSHIP.
 pub const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
 
 /// Attribute type bits that are flags, not part of the type.
@@ -352,6 +416,7 @@ pub struct IfInfoMsg {
 }
 
 impl IfInfoMsg {
+    /// Length on the wire.
     pub const LEN: usize = 16;
 
     /// The header and the attribute bytes after it.
@@ -367,6 +432,7 @@ impl IfInfoMsg {
         Ok((msg, payload.get(Self::LEN..).unwrap_or(&[])))
     }
 
+    /// Appends the wire form, host byte order.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.push(self.family);
         out.push(0);
@@ -388,6 +454,7 @@ pub struct IfAddrMsg {
 }
 
 impl IfAddrMsg {
+    /// Length on the wire.
     pub const LEN: usize = 8;
 
     /// The header and the attribute bytes after it.
@@ -403,6 +470,7 @@ impl IfAddrMsg {
         Ok((msg, payload.get(Self::LEN..).unwrap_or(&[])))
     }
 
+    /// Appends the wire form, host byte order.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[self.family, self.prefix_len, self.flags, self.scope]);
         out.extend_from_slice(&self.index.to_ne_bytes());
@@ -424,6 +492,7 @@ pub struct RtMsg {
 }
 
 impl RtMsg {
+    /// Length on the wire.
     pub const LEN: usize = 12;
 
     /// The header and the attribute bytes after it.
@@ -448,6 +517,7 @@ impl RtMsg {
         Ok((msg, payload.get(Self::LEN..).unwrap_or(&[])))
     }
 
+    /// Appends the wire form, host byte order.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[
             self.family,
@@ -474,6 +544,7 @@ pub struct NdMsg {
 }
 
 impl NdMsg {
+    /// Length on the wire.
     pub const LEN: usize = 12;
 
     /// The header and the attribute bytes after it.
@@ -489,6 +560,7 @@ impl NdMsg {
         Ok((msg, payload.get(Self::LEN..).unwrap_or(&[])))
     }
 
+    /// Appends the wire form, host byte order.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[self.family, 0, 0, 0]);
         out.extend_from_slice(&self.index.to_ne_bytes());
@@ -505,6 +577,7 @@ pub struct GenlMsgHdr {
 }
 
 impl GenlMsgHdr {
+    /// Length on the wire.
     pub const LEN: usize = 4;
 
     /// The header and the attribute bytes after it.
@@ -518,6 +591,7 @@ impl GenlMsgHdr {
         Ok((msg, payload.get(Self::LEN..).unwrap_or(&[])))
     }
 
+    /// Appends the wire form, host byte order.
     pub fn emit(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&[self.cmd, self.version, 0, 0]);
     }

@@ -17,10 +17,13 @@ use super::{Context, Error};
 use crate::engine::Input;
 use crate::wire::MacAddr;
 
-/// nl80211 commands and attributes (linux/nl80211.h).
+/// Command: a station associated (linux/nl80211.h).
 pub const NL80211_CMD_NEW_STATION: u8 = 19;
+/// Command: a station left.
 pub const NL80211_CMD_DEL_STATION: u8 = 20;
+/// Attribute: the wifi interface's index (u32).
 pub const NL80211_ATTR_IFINDEX: u16 = 3;
+/// Attribute: the station's MAC.
 pub const NL80211_ATTR_MAC: u16 = 6;
 
 /// How long start-up waits for the controller's answer.

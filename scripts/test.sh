@@ -11,6 +11,15 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
+# tests/sys_rtnl.rs sets up links and routes with iproute2 inside network namespaces.
+if ! command -v ip >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
+  else
+    echo "ip (iproute2) is missing: tests/sys_rtnl.rs needs it" >&2
+    exit 1
+  fi
+fi
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

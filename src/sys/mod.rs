@@ -8,6 +8,11 @@
 use std::fmt;
 use std::io;
 
+pub mod netlink;
+pub mod netns;
+pub mod nl80211;
+pub mod rtnl;
+
 /// A system call failed; `context` says what the daemon was doing.
 #[derive(Debug)]
 pub struct Error {

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod driver;
 pub mod engine;
 pub mod prefix;
 pub mod sys;

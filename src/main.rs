@@ -41,12 +41,22 @@ fn usage_error(message: &str) -> ExitCode {
 
 fn run(config: Config) -> ExitCode {
     // The flags alone decide the level: RUST_LOG on a router is more surprise than help.
+    // Our own messages pass up to trace and the global maximum does the filtering, so the
+    // `verbosity` command can raise it later; libraries only ever speak up with warnings.
     env_logger::Builder::new()
-        .filter_level(config.log_level.level_filter())
+        .filter_level(log::LevelFilter::Warn)
+        .filter_module("l3roamd", log::LevelFilter::Trace)
         .init();
+    log::set_max_level(config.log_level.level_filter());
     for warning in &config.warnings {
         log::warn!("{warning}");
     }
-    log::error!("event loop not built yet");
-    ExitCode::FAILURE
+    match l3roamd::driver::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // procd respawns a daemon that exits non-zero (the C daemon exited 0 here).
+            log::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1398,9 +1398,21 @@ fn learning_waits_for_the_first_dump_then_leftovers_are_adopted_or_removed() {
     assert!(!ops.contains(&KernelOp::DelNodeClientIp(ncip())));
     assert!(ops.iter().all(|op| !matches!(op,
         KernelOp::DelHostRoute(r) | KernelOp::AddHostRoute(r) if r.ifindex == 9)));
-    // The adopted client's node-client IP is found on loopback: kept, not added twice.
+    // The adopted client's node-client IP is found on loopback: kept (the add only opens
+    // its CLAIM socket; the kernel answers EEXIST), never claimed from ourselves.
     let out = h.answer_lookup(6, LookupAnswer::Local);
-    assert!(kernel_ops(&out).is_empty(), "{out:?}");
+    assert_eq!(kernel_ops(&out), vec![KernelOp::AddNodeClientIp(ncip())]);
+    assert!(intercoms(&out).is_empty());
+    assert!(
+        h.input(
+            7,
+            Input::KernelResult {
+                op: KernelOp::AddNodeClientIp(ncip()),
+                result: Err(Errno::EEXIST),
+            },
+        )
+        .is_empty()
+    );
     assert!(h.engine.holds_node_client_ip(&CLIENT));
     assert_eq!(h.engine.installed_routes().count(), 2);
 }

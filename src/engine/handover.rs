@@ -175,7 +175,12 @@ impl Engine {
                     LookupAnswer::Local => {
                         // Left by an earlier run of this node: adopt, never claim from ourselves.
                         log::info!("{mac}: node-client IP {addr} already here, adopted");
-                        self.node_client_ips.insert(addr);
+                        // Asked for anyway: the kernel answers EEXIST, and the system layer
+                        // opens the address's CLAIM socket as for any node-client IP.
+                        if self.node_client_ips.insert(addr) {
+                            self.out
+                                .push_back(Output::Kernel(KernelOp::AddNodeClientIp(addr)));
+                        }
                         if let Some(client) = self.clients.get_mut(&mac) {
                             client.decision = Decision::Assigned;
                         }

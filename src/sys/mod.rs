@@ -47,3 +47,81 @@ impl<T> Context<T> for io::Result<T> {
         self.map_err(|source| Error::new(what(), source))
     }
 }
+
+pub mod control;
+pub mod icmp6;
+pub mod intercom;
+pub mod packet;
+pub mod signals;
+pub mod timer;
+pub mod tun;
+
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Turns a C-style return value into a `Result`, reading `errno` on -1.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// A new socket, non-blocking and close-on-exec from the start.
+fn socket(domain: libc::c_int, ty: libc::c_int, protocol: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) takes plain integers and returns a new descriptor or -1.
+    let fd = check(unsafe {
+        libc::socket(
+            domain,
+            ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            protocol,
+        )
+    })?;
+    // SAFETY: `fd` was just returned by socket(2), so it is open and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// setsockopt(2) with a value of any plain type.
+fn set_option<T>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = std::mem::size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` points to a live `T` of `len` bytes for the duration of the call.
+    check(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) })
+        .map(drop)
+}
+
+/// `sockaddr_in6` for `addr`, `port` and scope (interface index for link-local scope).
+fn sockaddr_in6(addr: std::net::Ipv6Addr, port: u16, scope_id: u32) -> libc::sockaddr_in6 {
+    // SAFETY: sockaddr_in6 is plain data for which all-zero bytes are a valid value.
+    let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
+    sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+    sa.sin6_port = port.to_be();
+    sa.sin6_addr.s6_addr = addr.octets();
+    sa.sin6_scope_id = scope_id;
+    sa
+}
+
+/// Reads errno-style codes out of an I/O error for the engine's vocabulary.
+pub fn errno_of(error: &io::Error) -> crate::engine::Errno {
+    crate::engine::Errno(error.raw_os_error().unwrap_or(libc::EIO))
+}
+
+/// 32 random bytes for the engine's PRNG: getrandom(2), or /dev/urandom where that is
+/// missing (old kernels); no source at all is a fatal error (the C daemon looped forever).
+pub fn random_seed() -> Result<[u8; 32], Error> {
+    let mut seed = [0u8; 32];
+    // SAFETY: writes at most 32 bytes into the live 32-byte buffer.
+    let n = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+    if n == seed.len() as isize {
+        return Ok(seed);
+    }
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut seed))
+        .context(|| "reading random bytes (getrandom and /dev/urandom both failed)".into())?;
+    Ok(seed)
+}

@@ -248,6 +248,11 @@ impl Rtnl {
         set_receive_buffer(&self.events, bytes)
     }
 
+    /// Nothing queued and nothing awaiting an answer: every operation has been answered.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.in_flight.is_empty()
+    }
+
     /// Counters since opening.
     pub fn stats(&self) -> RtnlStats {
         self.stats

@@ -65,7 +65,11 @@ fi
 
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/release/l3roamd
-if [ "$by_hand" = 0 ]; then
+if [ -n "${L3ROAMD_BIN:-}" ]; then
+  # For checking the demo itself against a stand-in (tests/netns/standin-l3roamd.sh).
+  bin=$(readlink -f "$L3ROAMD_BIN")
+  echo "daemon: $bin (L3ROAMD_BIN)"
+elif [ "$by_hand" = 0 ]; then
   command -v cargo >/dev/null 2>&1 ||
     fail "cargo not found: install a Rust toolchain (rustup, Rust >= 1.85) for root, then rerun"
   echo "building l3roamd (release)"
@@ -101,16 +105,19 @@ daemon_log() { echo "$logs/l3roamd-$1.log"; }
 
 # A daemon that is gone is the end of the demo: say which, how, and what it logged last.
 check_daemons() {
-  local r pid status
-  for r in "${!daemon_pid[@]}"; do
-    pid=${daemon_pid[$r]}
+  local r pid status dead=""
+  for r in $ROUTERS; do
+    pid=${daemon_pid[$r]:-}
+    [ -n "$pid" ] || continue
     kill -0 "$pid" 2>/dev/null && [ "$(ps -o stat= -p "$pid")" != Z ] && continue
     status=0
     wait "$pid" || status=$?
+    unset "daemon_pid[$r]"
     echo "demo.sh: l3roamd on $r exited early (status $status); last lines of $(daemon_log "$r"):" >&2
     tail -n 20 "$(daemon_log "$r")" | sed 's/^/    /' >&2
-    fail "l3roamd on $r is not running"
+    dead="$dead $r"
   done
+  [ -z "$dead" ] || fail "l3roamd not running on:$dead"
 }
 
 start_daemons() {
@@ -118,16 +125,12 @@ start_daemons() {
   for r in $ROUTERS; do
     var="NS_${r^^}"
     ns=${!var}
-    var="NODE_IP_${r^^}"
-    args=(-a "${!var}" -p "$CLIENT_PREFIX6" -p "$CLIENT_PREFIX4" -t 254
-      -s "$MESH_RUN/l3roamd-$r.sock" -v)
-    var="MESH_IFS_${r^^}"
-    for i in ${!var}; do args+=(-m "$i"); done
-    case " $CLIENT_ROUTERS " in *" $r "*) args+=(-i "$GW_DEV" -b "$CLIENT_BRIDGE") ;; esac
+    mapfile -t args < <(bash "$mesh" daemon-args "$logs" "$r")
     echo "$r: l3roamd ${args[*]}" | tee "$(daemon_log "$r")"
-    ip netns exec "$ns" "$bin" "${args[@]}" </dev/null >>"$(daemon_log "$r")" 2>&1 &
+    MESH_ENV=$logs/mesh.env ip netns exec "$ns" "$bin" "${args[@]}" </dev/null >>"$(daemon_log "$r")" 2>&1 &
     daemon_pid[$r]=$!
-    bash "$mesh" track "$logs" "$!" "l3roamd-$r"
+    # A daemon that is already gone needs no stopping; check_daemons reports it.
+    bash "$mesh" track "$logs" "$!" "l3roamd-$r" 2>/dev/null || true
   done
   # Up means: the control socket exists (startup step 3) and the daemon is still running a
   # second later (the steps after it can still fail, e.g. binding the node IP).

@@ -22,6 +22,7 @@
 #   replied-since FILE T0                 exit 0 if FILE has an echo reply stamped after T0
 #   cut FILE T0 T1                        largest gap in ms between echo replies in [T0-1 s, T1]
 #   ncip MAC [PREFIX]                     the node-client IP of MAC (behaviour.md §2.1)
+#   daemon-args DIR ROUTER [--gluon]      l3roamd's command line there, one word a line
 #   exec DIR NODE CMD...                  run CMD in NODE's namespace
 # After `up`, DIR/mesh.env holds every name and address (shell syntax, also read by the
 # Rust harness), so nothing else hard-codes them.
@@ -67,6 +68,8 @@ CLIENT_IP4=10.0.1.100
 # The router-side end of the client's veth: the "radio" it is associated with.
 CLIENT_PORT=cl-port
 BABELD_HELLO=0.5
+# What Gluon passes as " -P <prefix>" (never honoured, so node-client IPs stay in fec0::/64).
+GLUON_NODE_CLIENT_PREFIX=fd12:3456:789a:bcde::/64
 
 # EUI-64 link-local address of a MAC (what the kernel derives for an interface).
 mac_ll() {
@@ -306,7 +309,7 @@ write_env() {
     echo "MESH_IFS_R3=m-r2"
     for v in NODE_PREFIX CLIENT_PREFIX6 CLIENT_PREFIX4 NODE_CLIENT_PREFIX SERVER_LAN6 \
       SERVER_LAN4 SERVER_IP6 SERVER_IP4 GW_MAC GW_IP6 GW_IP4 CLIENT_BRIDGE CLIENT_MAC \
-      CLIENT_IP6 CLIENT_IP4 CLIENT_PORT; do
+      CLIENT_IP6 CLIENT_IP4 CLIENT_PORT GLUON_NODE_CLIENT_PREFIX; do
       echo "$v=${!v}"
     done
     echo "GW_LL=$(mac_ll "$GW_MAC")"
@@ -554,6 +557,32 @@ cmd_cut() {
     END { if (n < 2) print "none"; else printf "%d\n", max * 1000 + 0.5 }'
 }
 
+# The daemon's command line on router R, one word a line. Standard: what the demo and most
+# tests run. --gluon: Gluon's init script's exact words (cli-and-control.md §3.1), including
+# its last word, whose leading space hides -P from getopt; only on the client routers.
+cmd_daemon_args() {
+  local dir=$1 r=$2 style=${3:-standard} var ifs i
+  load_env "$dir"
+  var="NODE_IP_${r^^}"
+  local node_ip=${!var}
+  var="MESH_IFS_${r^^}"
+  ifs=${!var}
+  local sock="$MESH_RUN/l3roamd-$r.sock"
+  local client=0
+  case " $CLIENT_ROUTERS " in *" $r "*) client=1 ;; esac
+  if [ "$style" = --gluon ]; then
+    [ "$client" = 1 ] || die "daemon-args --gluon: $r has no client bridge"
+    printf '%s\n' -s "$sock" -p "$CLIENT_PREFIX4" -p "$CLIENT_PREFIX6"
+    for i in $ifs; do printf '%s\n' -m "$i"; done
+    printf '%s\n' -i "$GW_DEV" -t 254 -a "$node_ip" -b "$CLIENT_BRIDGE" " -P $GLUON_NODE_CLIENT_PREFIX"
+    return
+  fi
+  printf '%s\n' -a "$node_ip" -p "$CLIENT_PREFIX6" -p "$CLIENT_PREFIX4"
+  for i in $ifs; do printf '%s\n' -m "$i"; done
+  if [ "$client" = 1 ]; then printf '%s\n' -i "$GW_DEV" -b "$CLIENT_BRIDGE"; fi
+  printf '%s\n' -t 254 -s "$sock" -v
+}
+
 main() {
   local cmd=${1:-}
   [ -n "$cmd" ] || die "usage: mesh.sh up|down|roam|host-routes|track|ping-start|ping-stop|replied-since|cut|ncip|exec ..."
@@ -570,6 +599,7 @@ main() {
     replied-since) cmd_replied_since "$@" ;;
     cut) cmd_cut "$@" ;;
     ncip) ncip "$@" ;;
+    daemon-args) cmd_daemon_args "$@" ;;
     exec)
       local dir=$1 node=$2
       shift 2

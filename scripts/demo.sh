@@ -204,8 +204,10 @@ for i in $(seq 1 "$roams"); do
   else
     bash "$mesh" roam "$logs" "$to"
   fi
+  # Only a reply after the port has moved proves the path through the new router.
+  moved=$(now)
   restored=1
-  wait_replies "$t0" "$logs/ping-srv6-$i.log" "$logs/ping-srv4-$i.log" || restored=0
+  wait_replies "$moved" "$logs/ping-srv6-$i.log" "$logs/ping-srv4-$i.log" || restored=0
   # A little after the first reply: a second gap right after it would count too.
   sleep 1
   t1=$(now)

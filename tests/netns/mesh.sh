@@ -21,6 +21,7 @@
 #   ping-stop DIR NAME
 #   replied-since FILE T0                 exit 0 if FILE has an echo reply stamped after T0
 #   cut FILE T0 T1                        largest gap in ms between echo replies in [T0-1 s, T1]
+#                                         (a gap still open at T1 counts up to T1)
 #   ncip MAC [PREFIX]                     the node-client IP of MAC (behaviour.md §2.1)
 #   daemon-args DIR ROUTER [--gluon]      l3roamd's command line there, one word a line
 #   exec DIR NODE CMD...                  run CMD in NODE's namespace
@@ -548,13 +549,20 @@ reply_times() {
 }
 
 cmd_replied_since() {
-  reply_times "$1" | awk -v t0="$2" '$1 > t0 { found = 1; exit } END { exit !found }'
+  # awk reads to the end: leaving early would kill sed with SIGPIPE, and pipefail would
+  # turn a found reply into a failure.
+  reply_times "$1" | awk -v t0="$2" '$1 > t0 { found = 1 } END { exit !found }'
 }
 
+# A gap still open at T1 counts up to T1.
 cmd_cut() {
   reply_times "$1" | awk -v t0="$2" -v t1="$3" '
     $1 >= t0 - 1 && $1 <= t1 { if (n++) { gap = $1 - last; if (gap > max) max = gap } last = $1 }
-    END { if (n < 2) print "none"; else printf "%d\n", max * 1000 + 0.5 }'
+    END {
+      if (n == 0) { printf "%d\n", (t1 - t0 + 1) * 1000 + 0.5; exit }
+      if (t1 - last > max) max = t1 - last
+      printf "%d\n", max * 1000 + 0.5
+    }'
 }
 
 # The daemon's command line on router R, one word a line. Standard: what the demo and most

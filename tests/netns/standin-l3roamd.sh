@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-state=$(mktemp)
+state=$MESH_RUN/standin-$$.json
 echo -n '{ "clients": 0 }' >"$state"
 
 held=0

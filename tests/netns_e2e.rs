@@ -7,11 +7,12 @@
 //! `target/netns-logs/<test>/`.
 //!
 //! The bounds come from the baseline measured without the daemon: `scripts/demo.sh --by-hand`
-//! moves the client's host routes by hand and measures how long babeld alone cuts traffic.
-//! With Debian's babeld 1.12.1 (hello 0.5 s) a move cost 16 ms to 15.9 s (21 hand-made moves
-//! per family: about half under 0.5 s, the rest 1.7–15.9 s): 1.12.1 never retracts the old
-//! router's host route (babeld.md §4), and until it expires on r2 (12–15.5 s predicted) r2
-//! keeps sending the client's traffic to the old router.
+//! moves the client's host routes by hand (delete on the old router, move the port, add on the
+//! new one) and measures the largest gap in the server's 10 ms pings. With Debian's babeld
+//! 1.12.1 (hello 0.5 s), 20 moves per family: IPv6 0.20–14.9 s (median 12.4 s), IPv4
+//! 0.20–15.7 s (median 12.3 s); 9 of 40 under 0.5 s, 29 of 40 between 11.6 and 15.7 s.
+//! 1.12.1 does not retract the old router's host route (babeld.md §4): until it expires on r2
+//! (12–15.5 s predicted), r2 keeps sending the client's traffic to the old router.
 
 mod netns;
 
@@ -27,11 +28,11 @@ use nix::sys::signal::Signal;
 const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
 
 /// A roam, from the move to two-way traffic again (and to the old router having dropped the
-/// client's routes and node-client IP): babeld 1.12.1's stale route on r2 (at most 15.9 s
-/// measured by hand), plus the hand-over before the new router announces anything: learning
-/// the client (its MLD report on link-up, under 1 s), CLAIM/INFO/ACK (milliseconds; 4.8 s if
-/// no node answers the 16 CLAIMs), plus slack. With a babeld that retracts correctly (1.12.2,
-/// or 1.14 with the fix) this could be about 3 s.
+/// client's routes and node-client IP). Covers babeld 1.12.1's stale route on r2 (at most
+/// 15.7 s measured by hand), plus the hand-over before the new router announces anything:
+/// learning the client (its MLD report on link-up, within 1 s), CLAIM/INFO/ACK (milliseconds;
+/// 4.8 s if no node answers the 16 CLAIMs), plus slack. With a babeld that retracts correctly
+/// (1.12.2, or 1.14 with the fix) a bound of about 3 s would do.
 const ROAM_BOUND: Duration = Duration::from_secs(25);
 
 /// SIGTERM to exit: procd sends SIGKILL after 5 s (behaviour.md §13.3).

@@ -13,7 +13,7 @@
 #
 # Run as root on Debian; installs what is missing. Everything runs in namespaces this run
 # creates and removes again, also on failure and on Ctrl-C. Logs stay in
-# target/netns-logs/demo/ (or $CARGO_TARGET_DIR/netns-logs/demo/).
+# target/netns-logs/demo-<time>-<pid>/ (or under $CARGO_TARGET_DIR), printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -79,8 +79,8 @@ fi
 # --- the mesh -------------------------------------------------------------------------------
 
 mesh=tests/netns/mesh.sh
-logs=$target/netns-logs/demo
-rm -rf "$logs"
+# One directory per run: two demos at once must not share (or tear down) each other's.
+logs=$target/netns-logs/demo-$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$logs"
 logs=$(readlink -f "$logs")
 

@@ -30,9 +30,12 @@
 #
 # Names: every namespace is called <id>-<node> with an id drawn per run, so parallel runs
 # and leftovers of crashed runs never collide; interfaces are created directly inside their
-# namespaces (never in the caller's), so their names need no prefix. `down` removes exactly
-# what DIR/netns and DIR/pids list. With --owner, a watchdog runs `down` as soon as the
-# owner process is gone (a test binary killed by Ctrl-C runs no destructors).
+# namespaces (never in the caller's), so their names need no prefix. `down` stops the
+# processes DIR/pids lists (checked by start time, so a recycled PID is never hit) and any
+# left inside this run's namespaces, then deletes the namespaces DIR/netns lists. With
+# --owner, a watchdog runs `down` as soon as the owner process is gone (a test binary killed
+# by Ctrl-C runs no destructors). --local-node: Gluon's layout, the gateway MAC and addresses
+# on a `local-node` macvlan on top of br-client instead of on the bridge.
 set -euo pipefail
 
 MESH_SH=$(readlink -f "${BASH_SOURCE[0]}")
@@ -470,7 +473,9 @@ cmd_up() {
   ip -n "$NS_CLI" addr add "$CLIENT_IP4/${CLIENT_PREFIX4#*/}" dev eth0
   ip -n "$NS_CLI" link set eth0 up
   # The gateway by its link-local address, as a router advertisement would give it; IPv4
-  # through 10.0.1.1, on-link for the client thanks to its /24.
+  # through 10.0.1.1, on-link for the client thanks to its /24 (no `onlink` needed). The
+  # routers answer ARP for their /32 although they have no route back to the client until
+  # the daemon adds one: rp_filter is off (babeld turns it off too).
   ip -n "$NS_CLI" -6 route add default via "$GW_LL" dev eth0
   ip -n "$NS_CLI" -4 route add default via "$GW_IP4" dev eth0
 

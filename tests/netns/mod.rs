@@ -163,14 +163,23 @@ impl Mesh {
             .unwrap_or_else(PoisonError::into_inner);
         preflight();
         let dir = logs_root().join(test);
+        if dir.join("mesh.env").exists() {
+            // A mesh of an earlier run whose process died goes down through its watchdog
+            // within a second; one that stays up belongs to a run still going, which must
+            // not be disturbed.
+            let start = Instant::now();
+            while !dir.join("down").exists() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{} holds a mesh that is still up: another run of this test? \
+                     (if not: bash {MESH_SH} down {})",
+                    dir.display(),
+                    dir.display()
+                );
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
         if dir.exists() {
-            // A previous run of this test may still be up if it was killed and its watchdog
-            // has not caught up: take it down before reusing its directory.
-            let _ = Command::new("bash")
-                .arg(MESH_SH)
-                .arg("down")
-                .arg(&dir)
-                .status();
             fs::remove_dir_all(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
         }
         fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));

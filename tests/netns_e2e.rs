@@ -430,6 +430,10 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
         mesh.var("CLIENT_IP4").to_string(),
         mesh.var("CLIENT_NCIP").to_string(),
     );
+    // Whether it adopted the client's leftovers or deleted them and learned the client
+    // anew from the server's traffic, the client must be served again...
+    server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);
+    // ...with one route per address, and nothing of the client that is gone.
     must(
         "after the restart, r1 holds exactly one route per client address and no stale one",
         eventually(RECONCILE_BOUND, || {
@@ -457,7 +461,6 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
             Ok(())
         }),
     );
-    server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);
 
     for router in &routers {
         mesh.signal_daemon(router, Signal::SIGTERM);

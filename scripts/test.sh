@@ -25,10 +25,14 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked 2>&1 | tee "$log"
-summary=target/tmp/simulation-summary.txt
+# --no-fail-fast: one failing test binary (the namespace tests without root, say) must not
+# hide the results of the others.
+status=0
+cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+summary=${CARGO_TARGET_DIR:-target}/tmp/simulation-summary.txt
 if [ -f "$summary" ]; then
   cat "$summary"
 fi
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"

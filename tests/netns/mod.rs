@@ -1,0 +1,670 @@
+//! Harness of the namespace end-to-end tests: the mesh of `tests/netns/mesh.sh` (the same one
+//! the demo runs), real babeld, and the l3roamd binary on the routers.
+//!
+//! One mesh at a time in the whole test binary (the machines that run this have two cores,
+//! and babeld's timing is what the tests measure). Every run keeps its logs in
+//! `target/netns-logs/<test>/`; a failing test prints their paths. The mesh is torn down by
+//! [`Mesh`]'s `Drop` on success and on panic, and by mesh.sh's watchdog if the test process
+//! dies without unwinding (Ctrl-C, SIGKILL).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+pub const MESH_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/mesh.sh");
+
+/// What CI and a developer machine need for these tests.
+pub const INSTALL_HINT: &str =
+    "apt-get install -y babeld iproute2 iputils-ping procps coreutils util-linux";
+
+static ONE_MESH_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How the mesh is built.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Topology {
+    /// Gluon's layout: the gateway MAC and addresses on a `local-node` macvlan on top of
+    /// `br-client` instead of on the bridge itself.
+    pub local_node: bool,
+}
+
+pub struct Daemon {
+    pub router: String,
+    pub args: Vec<String>,
+    pub log: PathBuf,
+    child: Child,
+    exit: Option<ExitStatus>,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+pub struct Mesh {
+    pub test: String,
+    pub dir: PathBuf,
+    env: BTreeMap<String, String>,
+    daemons: BTreeMap<String, Daemon>,
+    pingers: Vec<Pinger>,
+    torn_down: bool,
+    _one_at_a_time: MutexGuard<'static, ()>,
+}
+
+/// The binary under test: the l3roamd cargo built, unless `L3ROAMD_BIN` names another build
+/// (a cross-built or older one, or the C daemon for comparison).
+pub fn daemon_binary() -> PathBuf {
+    match std::env::var_os("L3ROAMD_BIN") {
+        Some(path) => fs::canonicalize(&path)
+            .unwrap_or_else(|err| panic!("L3ROAMD_BIN={}: {err}", Path::new(&path).display())),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_l3roamd")),
+    }
+}
+
+fn logs_root() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp: keep the logs beside it, where CI can collect them.
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("netns-logs")
+}
+
+fn on_path(tool: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .any(|dir| Path::new(dir).join(tool).is_file())
+}
+
+fn is_root() -> bool {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|uids| uids.split_whitespace().nth(1))
+        == Some("0")
+}
+
+/// These tests must fail, never skip, where they cannot run: a green run that tested nothing
+/// would hide that the daemon was never exercised against the kernel.
+fn preflight() {
+    let mut missing = Vec::new();
+    if !is_root() {
+        missing.push("root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN): run `sudo -E cargo test` or ./scripts/test.sh as root".to_string());
+    }
+    let tools: Vec<&str> = [
+        "babeld", "ip", "bridge", "ping", "sysctl", "stdbuf", "flock", "setsid",
+    ]
+    .into_iter()
+    .filter(|tool| !on_path(tool))
+    .collect();
+    if !tools.is_empty() {
+        missing.push(format!("{} (install: {INSTALL_HINT})", tools.join(", ")));
+    }
+    assert!(
+        missing.is_empty(),
+        "the netns end-to-end tests cannot run; missing: {}",
+        missing.join("; ")
+    );
+}
+
+/// Runs a command to completion; panics with its output if it fails.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|err| panic!("{cmd:?}: {err}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{stdout}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_else(|err| format!("(cannot read: {err})"));
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Polls `check` every 50 ms until it returns `Ok` or `bound` has passed; returns how long it
+/// took, or the last error.
+pub fn eventually<T>(
+    bound: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> Result<(T, Duration), String> {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return Ok((value, start.elapsed())),
+            Err(err) if start.elapsed() >= bound => {
+                return Err(format!("{err} (still, after {bound:?})"));
+            }
+            Err(_) => thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+impl Mesh {
+    /// Builds the mesh for `test` and waits until babeld has converged.
+    pub fn up(test: &str, topology: Topology) -> Mesh {
+        let guard = ONE_MESH_AT_A_TIME
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        preflight();
+        let dir = logs_root().join(test);
+        if dir.join("mesh.env").exists() {
+            // A mesh of an earlier run whose process died goes down through its watchdog
+            // within a second; one that stays up belongs to a run still going, which must
+            // not be disturbed.
+            let start = Instant::now();
+            while !dir.join("down").exists() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "{} holds a mesh that is still up: another run of this test? \
+                     (if not: bash {MESH_SH} down {})",
+                    dir.display(),
+                    dir.display()
+                );
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+        if dir.exists() {
+            fs::remove_dir_all(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
+        }
+        fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
+        let mut cmd = Command::new("bash");
+        cmd.arg(MESH_SH)
+            .arg("up")
+            .arg(&dir)
+            .arg("--owner")
+            .arg(std::process::id().to_string());
+        if topology.local_node {
+            cmd.arg("--local-node");
+        }
+        let out = cmd.output().expect("run mesh.sh");
+        if !out.status.success() {
+            panic!(
+                "mesh.sh up failed ({}):\n{}{}\nlogs: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+                dir.display()
+            );
+        }
+        let env = parse_env(&dir.join("mesh.env"));
+        Mesh {
+            test: test.to_string(),
+            dir,
+            env,
+            daemons: BTreeMap::new(),
+            pingers: Vec::new(),
+            torn_down: false,
+            _one_at_a_time: guard,
+        }
+    }
+
+    /// A value from mesh.env (names and addresses of the topology).
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("mesh.env has no {key}"))
+    }
+
+    pub fn ns(&self, node: &str) -> String {
+        self.var(&format!("NS_{}", node.to_uppercase())).to_string()
+    }
+
+    pub fn node_ip(&self, router: &str) -> String {
+        self.var(&format!("NODE_IP_{}", router.to_uppercase()))
+            .to_string()
+    }
+
+    pub fn socket(&self, router: &str) -> PathBuf {
+        Path::new(self.var("MESH_RUN")).join(format!("l3roamd-{router}.sock"))
+    }
+
+    /// `ip netns exec <node's namespace> args...`
+    pub fn cmd(&self, node: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(node)]).args(args);
+        cmd
+    }
+
+    pub fn sh(&self, node: &str, args: &[&str]) -> String {
+        run(&mut self.cmd(node, args))
+    }
+
+    fn mesh_sh(&self, args: &[&str]) -> String {
+        run(Command::new("bash").arg(MESH_SH).args(args))
+    }
+
+    fn dir_str(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+
+    /// The daemon's command line on `router` as the demo uses it (`gluon`: Gluon's exact one).
+    pub fn daemon_args(&self, router: &str, gluon: bool) -> Vec<String> {
+        let dir = self.dir_str();
+        let mut args = vec!["daemon-args", dir.as_str(), router];
+        if gluon {
+            args.push("--gluon");
+        }
+        self.mesh_sh(&args).lines().map(str::to_string).collect()
+    }
+
+    /// Starts l3roamd on `router` with `args` and waits until it is up: its control socket
+    /// exists and it is still running half a second later. Panics with the log's tail if it
+    /// exits before.
+    pub fn start_daemon(&mut self, router: &str, args: Vec<String>) {
+        assert!(
+            !self.daemons.contains_key(router),
+            "l3roamd already runs on {router}"
+        );
+        let log = self.dir.join(format!("l3roamd-{router}.log"));
+        let mut file = File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap_or_else(|err| panic!("{}: {err}", log.display()));
+        writeln!(file, "### {router}: l3roamd {args:?}").unwrap();
+        let err_file = file.try_clone().unwrap();
+        let bin = daemon_binary();
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(router)])
+            .arg(&bin)
+            .args(&args)
+            .env("MESH_ENV", self.dir.join("mesh.env"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(file))
+            .stderr(Stdio::from(err_file))
+            .spawn()
+            .unwrap_or_else(|err| panic!("start {}: {err}", bin.display()));
+        // So that the watchdog stops it if this process dies; a daemon already gone needs
+        // no stopping.
+        let _ = Command::new("bash")
+            .arg(MESH_SH)
+            .args(["track", &self.dir_str(), &child.id().to_string()])
+            .arg(format!("l3roamd-{router}"))
+            .stderr(Stdio::null())
+            .status();
+        self.daemons.insert(
+            router.to_string(),
+            Daemon {
+                router: router.to_string(),
+                args,
+                log,
+                child,
+                exit: None,
+            },
+        );
+        let socket = self.socket(router);
+        let has_socket = self.daemons[router].args.iter().any(|a| a == "-s");
+        let start = Instant::now();
+        while has_socket && !socket.exists() {
+            self.assert_running(router);
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "l3roamd on {router} made no control socket {} in 10 s; log {}:\n{}",
+                socket.display(),
+                self.daemons[router].log.display(),
+                tail(&self.daemons[router].log, 20)
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        // Startup goes on after the socket (tun, netlink dumps, binding the node IP), and
+        // can still fail there.
+        thread::sleep(Duration::from_millis(500));
+        self.assert_running(router);
+    }
+
+    /// The standard daemon on every router, as in the demo.
+    pub fn start_daemons(&mut self) {
+        for router in self.routers() {
+            let args = self.daemon_args(&router, false);
+            self.start_daemon(&router, args);
+        }
+    }
+
+    pub fn routers(&self) -> Vec<String> {
+        self.var("ROUTERS")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn daemon(&self, router: &str) -> &Daemon {
+        &self.daemons[router]
+    }
+
+    /// Panics, with the log's tail, if the daemon on `router` has exited.
+    pub fn assert_running(&mut self, router: &str) {
+        let daemon = self
+            .daemons
+            .get_mut(router)
+            .unwrap_or_else(|| panic!("no l3roamd was started on {router}"));
+        if daemon.exit.is_none() {
+            daemon.exit = daemon.child.try_wait().expect("try_wait");
+        }
+        if let Some(status) = daemon.exit {
+            panic!(
+                "l3roamd on {router} exited early ({status}); log {}:\n{}",
+                daemon.log.display(),
+                tail(&daemon.log, 20)
+            );
+        }
+    }
+
+    pub fn assert_all_running(&mut self) {
+        let routers: Vec<String> = self.daemons.keys().cloned().collect();
+        for router in routers {
+            self.assert_running(&router);
+        }
+    }
+
+    pub fn signal_daemon(&mut self, router: &str, sig: Signal) {
+        let pid = self.daemons[router].pid();
+        signal::kill(Pid::from_raw(pid as i32), sig)
+            .unwrap_or_else(|err| panic!("kill -{sig} l3roamd on {router} ({pid}): {err}"));
+    }
+
+    /// Waits up to `bound` for the daemon on `router` to exit; forgets it.
+    pub fn wait_daemon_exit(&mut self, router: &str, bound: Duration) -> ExitStatus {
+        let start = Instant::now();
+        let mut daemon = self.daemons.remove(router).expect("daemon");
+        loop {
+            if let Some(status) = daemon
+                .exit
+                .or_else(|| daemon.child.try_wait().expect("try_wait"))
+            {
+                return status;
+            }
+            if start.elapsed() > bound {
+                let _ = daemon.child.kill();
+                let _ = daemon.child.wait();
+                panic!(
+                    "l3roamd on {router} still ran {bound:?} after the signal; log {}:\n{}",
+                    daemon.log.display(),
+                    tail(&daemon.log, 20)
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Moves the client's port to `to` (r1 or r3): its carrier drops and returns.
+    pub fn roam(&self, to: &str) {
+        self.mesh_sh(&["roam", &self.dir_str(), to]);
+    }
+
+    pub fn client_at(&self) -> String {
+        fs::read_to_string(self.dir.join("client-at"))
+            .expect("client-at")
+            .trim()
+            .to_string()
+    }
+
+    /// Starts `ping` every 10 ms from `node` to `addr`, recording when each reply arrives.
+    pub fn start_pinger(&mut self, node: &str, addr: &str) -> usize {
+        let pinger = Pinger::start(self, node, addr);
+        self.pingers.push(pinger);
+        self.pingers.len() - 1
+    }
+
+    pub fn pinger(&self, index: usize) -> &Pinger {
+        &self.pingers[index]
+    }
+
+    pub fn stop_pingers(&mut self) {
+        for mut pinger in self.pingers.drain(..) {
+            pinger.stop();
+        }
+    }
+
+    /// Pings `addr` from `node` every 10 ms until the first reply; how long that took.
+    pub fn reach(&mut self, node: &str, addr: &str, bound: Duration) -> Result<Duration, String> {
+        let mut pinger = Pinger::start(self, node, addr);
+        let start = Instant::now();
+        let result = eventually(bound, || {
+            pinger
+                .first_reply_after(start)
+                .map(|at| at - start)
+                .ok_or_else(|| format!("no echo reply from {addr} to {node}"))
+        });
+        pinger.stop();
+        self.assert_all_running();
+        result.map(|(took, _)| took)
+    }
+
+    /// Proto-158 routes of `family` ("-6" or "-4") in table 254, one line each.
+    pub fn daemon_routes(&self, router: &str, family: &str) -> Vec<String> {
+        self.sh(
+            router,
+            &[
+                "ip", family, "route", "show", "table", "254", "proto", "158",
+            ],
+        )
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// The IPv6 addresses on lo, without prefix length.
+    pub fn lo_addrs(&self, router: &str) -> Vec<String> {
+        self.sh(router, &["ip", "-6", "-o", "addr", "show", "dev", "lo"])
+            .lines()
+            .filter_map(|line| line.split_whitespace().nth(3))
+            .map(|addr| addr.split('/').next().unwrap_or(addr).to_string())
+            .collect()
+    }
+
+    /// What a clean shutdown must restore: every route of every table, except babeld's own
+    /// (they move with the mesh on their own), and lo's addresses. Sorted, so that the kernel's
+    /// listing order does not matter.
+    pub fn snapshot(&self, router: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        for family in ["-4", "-6"] {
+            let out = self.sh(router, &["ip", family, "route", "show", "table", "all"]);
+            lines.extend(
+                out.lines()
+                    .filter(|line| !line.contains(" proto babel"))
+                    .map(|line| format!("route{family} {line}")),
+            );
+        }
+        lines.extend(
+            self.lo_addrs(router)
+                .into_iter()
+                .map(|addr| format!("lo {addr}")),
+        );
+        lines.sort();
+        lines
+    }
+
+    /// One control-socket command on `router`; the reply up to the daemon's close.
+    pub fn control(&self, router: &str, command: &str) -> String {
+        let path = self.socket(router);
+        let mut stream = UnixStream::connect(&path)
+            .unwrap_or_else(|err| panic!("connect {}: {err}", path.display()));
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(format!("{command}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        stream
+            .read_to_string(&mut reply)
+            .unwrap_or_else(|err| panic!("{command} on {router}: {err}"));
+        reply
+    }
+
+    /// Stops everything; also what `Drop` does.
+    pub fn down(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        self.stop_pingers();
+        for daemon in self.daemons.values_mut() {
+            if daemon.exit.is_none() && daemon.child.try_wait().ok().flatten().is_none() {
+                let _ = signal::kill(Pid::from_raw(daemon.child.id() as i32), Signal::SIGTERM);
+            }
+        }
+        let status = Command::new("bash")
+            .arg(MESH_SH)
+            .arg("down")
+            .arg(&self.dir)
+            .status();
+        for daemon in self.daemons.values_mut() {
+            let _ = daemon.child.kill();
+            let _ = daemon.child.wait();
+        }
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("mesh.sh down {} failed: {status:?}", self.dir.display());
+        }
+    }
+
+    fn print_logs(&self) {
+        eprintln!("--- {}: logs in {}", self.test, self.dir.display());
+        let mut files: Vec<PathBuf> = fs::read_dir(&self.dir)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        for file in files {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            if name.ends_with(".log") || name.ends_with(".conf") || name == "mesh.env" {
+                eprintln!("    {}", file.display());
+            }
+        }
+    }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            self.print_logs();
+        }
+        self.down();
+    }
+}
+
+fn parse_env(path: &Path) -> BTreeMap<String, String> {
+    let text = fs::read_to_string(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(key, value)| (key.to_string(), value.trim_matches('"').to_string()))
+        .collect()
+}
+
+/// A `ping -i 0.01` in a namespace; a thread records when each echo reply arrives.
+pub struct Pinger {
+    pub node: String,
+    pub addr: String,
+    child: Child,
+    replies: Arc<Mutex<Vec<Instant>>>,
+    reader: Option<JoinHandle<()>>,
+    log: PathBuf,
+}
+
+impl Pinger {
+    fn start(mesh: &Mesh, node: &str, addr: &str) -> Pinger {
+        let log = mesh
+            .dir
+            .join(format!("ping-{node}-{}.log", addr.replace([':', '.'], "_")));
+        // stdbuf: ping block-buffers a pipe, and each reply must be seen as it comes.
+        let mut child = mesh
+            .cmd(
+                node,
+                &["stdbuf", "-oL", "ping", "-n", "-D", "-i", "0.01", addr],
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ping");
+        let stdout = child.stdout.take().expect("ping stdout");
+        let replies = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&replies);
+        let mut copy = File::options().create(true).append(true).open(&log).ok();
+        let reader = thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains(" bytes from ") {
+                    seen.lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(Instant::now());
+                }
+                if let Some(file) = copy.as_mut() {
+                    let _ = writeln!(file, "{line}");
+                }
+            }
+        });
+        Pinger {
+            node: node.to_string(),
+            addr: addr.to_string(),
+            child,
+            replies,
+            reader: Some(reader),
+            log,
+        }
+    }
+
+    fn replies(&self) -> Vec<Instant> {
+        self.replies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn first_reply_after(&self, t: Instant) -> Option<Instant> {
+        self.replies().into_iter().find(|&at| at > t)
+    }
+
+    /// The largest gap between consecutive replies from one second before `t` until now,
+    /// counting a gap that is still open (the cut a move at `t` caused).
+    pub fn cut_around(&self, t: Instant) -> Duration {
+        let from = t.checked_sub(Duration::from_secs(1)).unwrap_or(t);
+        let mut replies: Vec<Instant> =
+            self.replies().into_iter().filter(|&at| at > from).collect();
+        if replies.is_empty() {
+            return from.elapsed();
+        }
+        replies.push(Instant::now());
+        replies
+            .windows(2)
+            .map(|pair| pair[1] - pair[0])
+            .max()
+            .unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        // ping is a child of `ip netns exec`, which exec'd it: same PID.
+        let _ = signal::kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(2) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Pinger {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

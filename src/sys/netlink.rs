@@ -127,6 +127,8 @@ pub const RTN_PROHIBIT: u8 = 8;
 pub const RTN_THROW: u8 = 9;
 /// Route scope: anywhere (the scope of this daemon's routes).
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
+/// In a deletion: match a route of any scope (`ip route del` sends this too).
+pub const RT_SCOPE_NOWHERE: u8 = 255;
 /// Route flag: an IPv6 cache clone (exception), not an installed route.
 pub const RTM_F_CLONED: u32 = 0x200;
 /// Route flag on a lookup: report the table the route was found in.
@@ -906,7 +908,7 @@ pub struct RouteSpec {
 }
 
 impl RouteSpec {
-    fn encode(&self, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+    fn encode(&self, kind: u16, flags: u16, scope: u8, seq: u32) -> Vec<u8> {
         let mut b = Builder::new(kind, flags, seq);
         RtMsg {
             family: family_of(&self.dst),
@@ -914,7 +916,7 @@ impl RouteSpec {
             // Tables from 256 on exist only as RTA_TABLE; the kernel prefers RTA_TABLE anyway.
             table: u8::try_from(self.table).unwrap_or(RT_TABLE_UNSPEC),
             protocol: self.protocol,
-            scope: RT_SCOPE_UNIVERSE,
+            scope,
             kind: RTN_UNICAST,
             ..RtMsg::default()
         }
@@ -929,14 +931,21 @@ impl RouteSpec {
 /// RTM_NEWROUTE, create + replace, with ACK.
 pub fn new_route(seq: u32, route: &RouteSpec) -> Vec<u8> {
     let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-    route.encode(RTM_NEWROUTE, flags, seq)
+    route.encode(RTM_NEWROUTE, flags, RT_SCOPE_UNIVERSE, seq)
 }
 
 /// RTM_DELROUTE with ACK. Family, table, destination, length, protocol, type and output
 /// interface are all given, so the kernel deletes only that exact route: never a route of
-/// another protocol or device with the same destination, never a throw route.
+/// another protocol or device with the same destination, never a throw route. The scope is
+/// left open: `ip route add ... dev X proto 158` (an earlier run of another daemon, or an
+/// operator) makes an IPv4 route of scope link, which is still ours to remove.
 pub fn del_route(seq: u32, route: &RouteSpec) -> Vec<u8> {
-    route.encode(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, seq)
+    route.encode(
+        RTM_DELROUTE,
+        NLM_F_REQUEST | NLM_F_ACK,
+        RT_SCOPE_NOWHERE,
+        seq,
+    )
 }
 
 /// RTM_NEWNEIGH, create + replace, with ACK: set the entry for `addr` on `ifindex` to
@@ -1121,7 +1130,10 @@ mod tests {
         assert_eq!(new_route(7, &route), expected);
         let del = del_route(8, &route);
         assert_eq!(&del[4..8], &hex("1900 0500"));
-        assert_eq!(&del[16..], &expected[16..]);
+        // The same route, any scope (byte 6 of the rtmsg).
+        assert_eq!(del[16 + 6], RT_SCOPE_NOWHERE);
+        assert_eq!(&del[16..22], &expected[16..22]);
+        assert_eq!(&del[23..], &expected[23..]);
     }
 
     #[test]

@@ -52,16 +52,9 @@ fail() {
 
 # --- what the demo needs --------------------------------------------------------------------
 
-need=()
-for pair in ip:iproute2 babeld:babeld ping:iputils-ping sysctl:procps stdbuf:coreutils \
-  flock:util-linux setsid:util-linux awk:mawk; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  echo "installing: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+# shellcheck source=scripts/prerequisites.sh
+. scripts/prerequisites.sh
+install_missing "${MESH_TOOLS[@]}" || fail "cannot install what the demo needs"
 
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/release/l3roamd
@@ -238,4 +231,8 @@ for kind in active passive; do
         }'
   done
 done
+for r in "${!daemon_pid[@]}"; do
+  rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/${daemon_pid[$r]}/status" 2>/dev/null || true)
+  [ -z "$rss" ] || echo "  l3roamd on $r: resident memory ${rss} kB"
+done | sort
 [ "$failed" = 0 ] || fail "$failed of $roams roams did not restore traffic within ${restore_timeout}s"

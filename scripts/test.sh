@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit, vector, property, timeline and simulation
-# tests. Installs what it needs on a fresh Debian machine (run as root there).
+# The whole test suite: formatting, lints, unit, vector, property, timeline, simulation, kernel
+# and namespace end-to-end tests. Installs what it needs on a fresh Debian machine (as root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,15 +11,12 @@ fi
 if command -v rustup >/dev/null 2>&1; then
   rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi
-# tests/sys_rtnl.rs sets up links and routes with iproute2 inside network namespaces.
-if ! command -v ip >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq iproute2 >/dev/null
-  else
-    echo "ip (iproute2) is missing: tests/sys_rtnl.rs needs it" >&2
-    exit 1
-  fi
-fi
+# The kernel tests (tests/sys_rtnl.rs) and the namespace end-to-end tests (tests/netns_e2e.rs)
+# need root, iproute2 and babeld, and fail (never skip) without them: on a fresh Debian
+# machine, as root, install what is missing.
+# shellcheck source=scripts/prerequisites.sh
+. scripts/prerequisites.sh
+install_missing "${MESH_TOOLS[@]}" || echo "the kernel and namespace tests will fail" >&2
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

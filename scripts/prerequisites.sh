@@ -1,0 +1,26 @@
+# shellcheck shell=bash
+# Sourced by scripts/demo.sh and scripts/test.sh: what the namespace mesh needs, and one way
+# to install what is missing on a fresh Debian machine.
+
+# command:package pairs the mesh (tests/netns/mesh.sh), babeld and the tests use.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+MESH_TOOLS=(ip:iproute2 bridge:iproute2 babeld:babeld ping:iputils-ping sysctl:procps
+  stdbuf:coreutils flock:util-linux setsid:util-linux awk:mawk)
+
+# install_missing PAIR...: install the packages of the commands not found. Returns 1 (after
+# saying what is missing) when that is impossible: not root, or no apt-get. Debian's babeld
+# package starts no daemon of its own while /etc/babeld.conf names no interface (its default).
+install_missing() {
+  local need=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+  done
+  [ "${#need[@]}" -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    echo "missing: ${need[*]} (install them as root)" >&2
+    return 1
+  fi
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}

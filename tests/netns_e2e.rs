@@ -98,6 +98,28 @@ fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// TERMs every router's daemon, which must exit 0 within the bound, and compares each
+/// router's routes and lo addresses with the snapshot taken before the daemons started.
+fn term_and_compare(mesh: &mut Mesh, routers: &[String], before: &[Vec<String>], after_what: &str) {
+    for router in routers {
+        mesh.signal_daemon(router, Signal::SIGTERM);
+    }
+    for router in routers {
+        let status = mesh.wait_daemon_exit(router, TERM_BOUND);
+        assert!(
+            status.success(),
+            "l3roamd on {router} exited with {status} after TERM"
+        );
+    }
+    for (router, before) in routers.iter().zip(before) {
+        let after = mesh.snapshot(router);
+        assert_eq!(
+            &after, before,
+            "{router}: routes or lo addresses differ after {after_what}"
+        );
+    }
+}
+
 fn must<T>(what: &str, result: Result<T, String>) -> T {
     result.unwrap_or_else(|err| panic!("{what}: {err}"))
 }
@@ -343,23 +365,7 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
         "r1 serves the client",
         eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
     );
-    for router in &routers {
-        mesh.signal_daemon(router, Signal::SIGTERM);
-    }
-    for router in &routers {
-        let status = mesh.wait_daemon_exit(router, TERM_BOUND);
-        assert!(
-            status.success(),
-            "l3roamd on {router} exited with {status} after TERM"
-        );
-    }
-    for (router, before) in routers.iter().zip(&before) {
-        let after = mesh.snapshot(router);
-        assert_eq!(
-            &after, before,
-            "{router}: routes or lo addresses differ after TERM"
-        );
-    }
+    term_and_compare(&mut mesh, &routers, &before, "TERM");
 
     // KILL leaves everything behind, as a crash would; a restart must adopt or delete it.
     mesh.start_daemons();
@@ -462,23 +468,7 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
         }),
     );
 
-    for router in &routers {
-        mesh.signal_daemon(router, Signal::SIGTERM);
-    }
-    for router in &routers {
-        let status = mesh.wait_daemon_exit(router, TERM_BOUND);
-        assert!(
-            status.success(),
-            "l3roamd on {router} exited with {status} after TERM"
-        );
-    }
-    for (router, before) in routers.iter().zip(&before) {
-        let after = mesh.snapshot(router);
-        assert_eq!(
-            &after, before,
-            "{router}: routes or lo addresses differ after KILL, restart and TERM"
-        );
-    }
+    term_and_compare(&mut mesh, &routers, &before, "KILL, restart and TERM");
 }
 
 #[test]

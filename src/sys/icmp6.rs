@@ -2,7 +2,7 @@
 //! the daemon's Neighbour Solicitations (the kernel fills in source address and checksum) and
 //! receives Neighbour Advertisements, and nothing else, through an ICMPv6 type filter.
 
-use super::{Context, Error, check, set_option, sockaddr_in6, socket};
+use super::{Context, Error, check, recv_from, send_to, set_option, sockaddr_in6, socket};
 use crate::engine::{Input, Snooped};
 use crate::wire::MacAddr;
 use crate::wire::icmpv6::{Ndp, NeighborSolicit};
@@ -76,19 +76,7 @@ impl NdpSocket {
             source_ll: source,
         })
         .to_bytes();
-        let sa = sockaddr_in6(dst, 0, self.ifindex);
-        // SAFETY: `bytes` and `sa` are live and their sizes are passed along.
-        check(unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                0,
-                (&sa as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            ) as libc::c_int
-        })
-        .map(drop)
+        send_to(self.fd.as_fd(), &bytes, &sockaddr_in6(dst, 0, self.ifindex))
     }
 
     /// Drains received NAs into engine inputs; NAs without a Target Link-Layer Address option
@@ -96,18 +84,14 @@ impl NdpSocket {
     pub fn read(&self, out: &mut Vec<Input>, dropped: &mut u64) -> io::Result<()> {
         let mut buf = [0u8; 1500];
         loop {
-            // SAFETY: `buf` is live and writable, its size is passed; no address wanted.
-            let n =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::WouldBlock => return Ok(()),
-                    io::ErrorKind::Interrupted => continue,
-                    _ => return Err(e),
-                }
-            }
-            match Ndp::parse(&buf[..n as usize]) {
+            let mut from = sockaddr_in6(Ipv6Addr::UNSPECIFIED, 0, 0);
+            let n = match recv_from(self.fd.as_fd(), &mut buf, &mut from) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            match Ndp::parse(&buf[..n]) {
                 Ok(Ndp::Advert(na)) if na.target_ll.is_some() => {
                     if let Some(mac) = na.target_ll {
                         out.push(Input::Snooped(Snooped::Advert {

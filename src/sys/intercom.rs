@@ -4,7 +4,7 @@
 //! configured. Each socket knows its own address, which is the datagram's destination the
 //! engine classifies by.
 
-use super::{Context, Error, check, set_option, sockaddr_in6, socket};
+use super::{Context, Error, check, recv_from, send_to, set_option, sockaddr_in6, socket};
 use crate::engine::{Datagram, Input};
 use crate::wire::intercom::{GROUP, PORT};
 use std::io;
@@ -138,28 +138,16 @@ impl IntercomSocket {
         let mut buf = [0u8; RECV_BUFFER];
         loop {
             let mut sa = sockaddr_in6(Ipv6Addr::UNSPECIFIED, 0, 0);
-            let mut len = std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t;
-            // SAFETY: `buf` and `sa` are live and writable, and their sizes are passed.
-            let n = unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    0,
-                    (&mut sa as *mut libc::sockaddr_in6).cast(),
-                    &mut len,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.kind() {
+            let n = match recv_from(self.fd.as_fd(), &mut buf, &mut sa) {
+                Ok(n) => n,
+                Err(e) => match e.kind() {
                     io::ErrorKind::WouldBlock => return Ok(()),
                     io::ErrorKind::Interrupted => continue,
                     // An ICMP error for an earlier send: nothing to read, nothing broken.
                     io::ErrorKind::ConnectionRefused => continue,
                     _ => return Err(e),
-                }
-            }
+                },
+            };
             let ifindex = if self.ifindex != 0 {
                 self.ifindex
             } else {
@@ -169,26 +157,14 @@ impl IntercomSocket {
                 src: Ipv6Addr::from(sa.sin6_addr.s6_addr),
                 dst: self.local,
                 ifindex,
-                bytes: buf[..n as usize].to_vec(),
+                bytes: buf[..n].to_vec(),
             }));
         }
     }
 
     /// Sends one datagram to port 5523 of `dst`; `scope` picks the interface for ff02::5523.
     pub fn send(&self, bytes: &[u8], dst: Ipv6Addr, scope: u32) -> io::Result<()> {
-        let sa = sockaddr_in6(dst, PORT, scope);
-        // SAFETY: `bytes` and `sa` are live and their sizes are passed.
-        check(unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                0,
-                (&sa as *const libc::sockaddr_in6).cast(),
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            ) as libc::c_int
-        })
-        .map(drop)
+        send_to(self.fd.as_fd(), bytes, &sockaddr_in6(dst, PORT, scope))
     }
 }
 

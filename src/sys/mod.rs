@@ -94,6 +94,47 @@ fn set_option<T>(
         .map(drop)
 }
 
+/// sendto(2) of one datagram to `addr`, any socket address type.
+fn send_to<A>(fd: BorrowedFd<'_>, bytes: &[u8], addr: &A) -> io::Result<()> {
+    // SAFETY: `bytes` and `addr` are live for the call and their exact sizes are passed.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (addr as *const A).cast(),
+            std::mem::size_of::<A>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// recvfrom(2) of one datagram into `buf`, with the sender's address in `addr`; its length.
+fn recv_from<A>(fd: BorrowedFd<'_>, buf: &mut [u8], addr: &mut A) -> io::Result<usize> {
+    let mut len = std::mem::size_of::<A>() as libc::socklen_t;
+    // SAFETY: `buf` and `addr` are live and writable, and their exact sizes are passed.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+            (addr as *mut A).cast(),
+            &mut len,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// `sockaddr_in6` for `addr`, `port` and scope (interface index for link-local scope).
 fn sockaddr_in6(addr: std::net::Ipv6Addr, port: u16, scope_id: u32) -> libc::sockaddr_in6 {
     // SAFETY: sockaddr_in6 is plain data for which all-zero bytes are a valid value.

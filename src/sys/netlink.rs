@@ -1093,6 +1093,26 @@ pub fn get_family(seq: u32, name: &str) -> Vec<u8> {
     b.attr(CTRL_ATTR_FAMILY_NAME, &value).finish()
 }
 
+/// A message of `kind` with a fixed header and attributes, in host byte order, as the kernel
+/// would send it: for the tests of the modules that decode netlink.
+#[cfg(test)]
+pub(crate) fn test_message(kind: u16, seq: u32, fixed: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
+    let mut body = fixed.to_vec();
+    for (t, v) in attrs {
+        body.extend(((4 + v.len()) as u16).to_ne_bytes());
+        body.extend(t.to_ne_bytes());
+        body.extend(*v);
+        body.resize(align(body.len()), 0);
+    }
+    let mut bytes = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
+    bytes.extend(kind.to_ne_bytes());
+    bytes.extend(0u16.to_ne_bytes());
+    bytes.extend(seq.to_ne_bytes());
+    bytes.extend(0u32.to_ne_bytes());
+    bytes.extend(body);
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,18 +195,7 @@ mod tests {
     const FAMILY: u16 = 0x1c;
 
     fn event(family: u16, cmd: u8, attrs: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut body = vec![cmd, 1, 0, 0];
-        for (t, v) in attrs {
-            body.extend(((4 + v.len()) as u16).to_ne_bytes());
-            body.extend(t.to_ne_bytes());
-            body.extend(*v);
-            body.resize(nl::align(body.len()), 0);
-        }
-        let mut bytes = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
-        bytes.extend(family.to_ne_bytes());
-        bytes.extend([0u8; 10]);
-        bytes.extend(body);
-        bytes
+        nl::test_message(family, 0, &[cmd, 1, 0, 0], attrs)
     }
 
     fn parse(bytes: &[u8]) -> Result<Option<Input>, Malformed> {

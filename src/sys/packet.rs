@@ -2,7 +2,7 @@
 //! BPF filter, and ARP, both `SOCK_DGRAM` so the kernel strips and adds the Ethernet header.
 //! A socket bound to one protocol sees only incoming frames, never the node's own.
 
-use super::{Context, Error, check, set_option, socket};
+use super::{Context, Error, check, recv_from, send_to, set_option, socket};
 use crate::engine::{Input, Snooped};
 use crate::wire::{MacAddr, arp, icmpv6};
 use std::io;
@@ -101,24 +101,10 @@ impl PacketSocket {
     /// One frame's payload and the link-layer source, or WouldBlock.
     fn recv<'b>(&self, buf: &'b mut [u8]) -> io::Result<(&'b [u8], MacAddr, u32)> {
         let mut sa = sockaddr_ll(0, 0, None);
-        let mut len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: `buf` and `sa` are live, writable and their sizes are passed along.
-        let n = unsafe {
-            libc::recvfrom(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                0,
-                (&mut sa as *mut libc::sockaddr_ll).cast(),
-                &mut len,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let n = recv_from(self.fd.as_fd(), buf, &mut sa)?;
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&sa.sll_addr[..6]);
-        Ok((&buf[..n as usize], MacAddr(mac), sa.sll_ifindex as u32))
+        Ok((&buf[..n], MacAddr(mac), sa.sll_ifindex as u32))
     }
 
     /// Drains the socket into engine inputs; malformed frames are counted in `dropped`.
@@ -166,18 +152,7 @@ impl PacketSocket {
             ETH_P_ARP,
             Some(dst.unwrap_or(MacAddr::BROADCAST)),
         );
-        // SAFETY: `bytes` and `sa` are live and their sizes are passed along.
-        check(unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                0,
-                (&sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            ) as libc::c_int
-        })
-        .map(drop)
+        send_to(self.fd.as_fd(), &bytes, &sa)
     }
 }
 

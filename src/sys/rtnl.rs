@@ -820,20 +820,7 @@ mod tests {
     }
 
     fn message_seq(kind: u16, seq: u32, fixed: &[u8], attrs: &[(u16, &[u8])]) -> Vec<u8> {
-        let mut body = fixed.to_vec();
-        for (t, v) in attrs {
-            body.extend(((4 + v.len()) as u16).to_ne_bytes());
-            body.extend(t.to_ne_bytes());
-            body.extend(*v);
-            body.resize(nl::align(body.len()), 0);
-        }
-        let mut bytes = ((16 + body.len()) as u32).to_ne_bytes().to_vec();
-        bytes.extend(kind.to_ne_bytes());
-        bytes.extend(0u16.to_ne_bytes());
-        bytes.extend(seq.to_ne_bytes());
-        bytes.extend(0u32.to_ne_bytes());
-        bytes.extend(body);
-        bytes
+        nl::test_message(kind, seq, fixed, attrs)
     }
 
     fn decode(bytes: &[u8]) -> Result<Option<Input>, Malformed> {

@@ -95,6 +95,8 @@ pub struct Driver {
     next_token: usize,
     next_conn: ConnId,
     reinject: VecDeque<Vec<u8>>,
+    /// One packet read from the tun device: allocated once, as large as its MTU.
+    tun_buf: Vec<u8>,
     /// Inputs that outputs produced (a failed send): fed after the current output drain.
     backlog: VecDeque<Input>,
     links: BTreeMap<u32, Link>,
@@ -198,6 +200,7 @@ impl Driver {
             next_token: FIRST_DYNAMIC,
             next_conn: 0,
             reinject: VecDeque::new(),
+            tun_buf: vec![0; MTU + 64],
             backlog: VecDeque::new(),
             links: BTreeMap::new(),
             synced: false,
@@ -530,10 +533,12 @@ impl Driver {
                 self.set_tun_interest(Interest::READABLE);
             }
         }
-        let mut buf = vec![0u8; MTU + 64];
         loop {
-            match self.tun.recv(&mut buf) {
-                Ok(n) => self.feed(Input::TunPacket(buf[..n].to_vec())),
+            match self.tun.recv(&mut self.tun_buf) {
+                Ok(n) => {
+                    let packet = self.tun_buf[..n].to_vec();
+                    self.feed(Input::TunPacket(packet));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {

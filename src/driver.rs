@@ -77,6 +77,8 @@ struct ControlConn {
 pub struct Driver {
     poll: Poll,
     clock: Clock,
+    /// Read once per wake-up: every input of one iteration happens at the same instant.
+    now: Instant,
     timer: Timer,
     signals: Signals,
     engine: Engine,
@@ -178,10 +180,12 @@ impl Driver {
         );
         let learn_from_ndp = cfg.learn_from_ndp;
         let client_if = cfg.client_if.clone();
-        let engine = Engine::new(cfg, seed, clock.now());
+        let now = clock.now();
+        let engine = Engine::new(cfg, seed, now);
         let mut driver = Driver {
             poll,
             clock,
+            now,
             timer,
             signals,
             engine,
@@ -219,6 +223,7 @@ impl Driver {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::new("waiting for events", e)),
             }
+            self.now = self.clock.now();
             for event in events.iter() {
                 self.handle_event(event.token(), event.is_writable())?;
             }
@@ -242,9 +247,11 @@ impl Driver {
             NL80211 => {
                 if let Some(nl) = &mut self.nl80211 {
                     if let Err(e) = nl.read(&mut inputs) {
-                        // Closing the socket takes it out of the poll as well.
-                        log::warn!("nl80211: {e}; station events off until restart");
+                        // §13.4: re-open this socket only. Closing the old one takes it out
+                        // of the poll as well.
+                        log::warn!("nl80211: {e}; re-opening");
                         self.nl80211 = None;
+                        self.reopen_nl80211();
                     }
                 }
             }
@@ -300,7 +307,7 @@ impl Driver {
                 _ => {}
             }
             let control = matches!(input, Input::Control { .. });
-            self.engine.handle_input(self.clock.now(), input);
+            self.engine.handle_input(self.now, input);
             self.perform_outputs();
             if sockets_may_change || control {
                 self.sync_sockets();
@@ -308,8 +315,19 @@ impl Driver {
         }
     }
 
+    fn reopen_nl80211(&mut self) {
+        match Nl80211::open() {
+            Ok(Some(mut nl)) => match nl.register(self.poll.registry(), NL80211) {
+                Ok(()) => self.nl80211 = Some(nl),
+                Err(e) => log::warn!("{e}: station events off until restart"),
+            },
+            Ok(None) => log::warn!("nl80211 is gone: station events off until restart"),
+            Err(e) => log::warn!("{e}: station events off until restart"),
+        }
+    }
+
     fn run_due_timers(&mut self) {
-        let now = self.clock.now();
+        let now = self.now;
         if self.engine.poll_timeout().is_some_and(|at| at <= now) {
             self.engine.handle_timeout(now);
             self.perform_outputs();
@@ -565,6 +583,7 @@ impl Driver {
             // §13.4: an error on one socket re-opens that socket only.
             log::warn!("client interface socket: {e}; re-opening");
             self.close_client_side();
+            self.sync_sockets();
         }
     }
 
@@ -592,7 +611,7 @@ impl Driver {
             let mut control = ControlConn {
                 conn: Connection::new(stream),
                 token,
-                deadline: self.clock.now() + CONTROL_TIMEOUT,
+                deadline: self.now + CONTROL_TIMEOUT,
             };
             if self
                 .poll

@@ -25,7 +25,7 @@ use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use nix::sys::socket::{setsockopt, sockopt};
 
 use super::netlink::{self as nl, Malformed, Message, RouteSpec};
-use super::{Context, Error};
+use super::{Context, Error, errno_of};
 use crate::engine::{
     AddressEvent, Errno, HostRoute, Input, KernelOp, Link, LookupAnswer, MAIN_TABLE, NeighState,
     Neighbour, ROUTE_PROTOCOL, RouteEvent, RouteKind,
@@ -186,10 +186,6 @@ fn send(socket: &Socket, bytes: &[u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     }
-}
-
-fn errno_of(e: &io::Error) -> Errno {
-    Errno(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
 impl Rtnl {

@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Link, Output, Solicitation};
 use crate::sys::control::{Connection, ControlServer, Progress};
+use crate::sys::icmp_error::IcmpErrorSockets;
 use crate::sys::icmp6::NdpSocket;
 use crate::sys::intercom::IntercomSocket;
 use crate::sys::nl80211::Nl80211;
@@ -49,6 +50,9 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_CONNECTIONS: usize = 16;
 /// Packets waiting for the tun device to take them back.
 const MAX_REINJECT_BACKLOG: usize = 256;
+/// Packets read from the tun per loop iteration: under a flood the other sources (the
+/// control socket, the intercom, netlink) get their turn between batches.
+const TUN_READ_BUDGET: usize = 64;
 /// How long shutdown waits for the kernel to confirm the removals (procd kills after 5 s).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -99,6 +103,10 @@ pub struct Driver {
     reinject: VecDeque<Vec<u8>>,
     /// One packet read from the tun device: allocated once, as large as its MTU.
     tun_buf: Vec<u8>,
+    /// The tun had more to read when its budget ran out: the next poll does not block.
+    tun_backlogged: bool,
+    /// None when the raw sockets could not be opened: then no ICMP errors are sent.
+    icmp_errors: Option<IcmpErrorSockets>,
     /// Inputs that outputs produced (a failed send): fed after the current output drain.
     backlog: VecDeque<Input>,
     links: BTreeMap<u32, Link>,
@@ -169,6 +177,9 @@ impl Driver {
                 .register(server.listener(), CONTROL, Interest::READABLE)
                 .map_err(|e| Error::new("registering the control socket", e))?;
         }
+        let icmp_errors = IcmpErrorSockets::open()
+            .inspect_err(|e| log::warn!("{e}: no ICMP errors for expired packets"))
+            .ok();
         let clock = Clock::start();
         let seed = sys::random_seed()?;
         log::info!(
@@ -205,6 +216,8 @@ impl Driver {
             next_conn: 0,
             reinject: VecDeque::new(),
             tun_buf: vec![0; MTU + 64],
+            tun_backlogged: false,
+            icmp_errors,
             backlog: VecDeque::new(),
             links: BTreeMap::new(),
             synced: false,
@@ -218,14 +231,26 @@ impl Driver {
     fn serve(&mut self) -> Result<(), Error> {
         let mut events = Events::with_capacity(64);
         while !self.stopping {
-            match self.poll.poll(&mut events, None) {
+            let timeout = self.tun_backlogged.then_some(std::time::Duration::ZERO);
+            match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Error::new("waiting for events", e)),
             }
             self.now = self.clock.now();
+            let mut tun_readable = std::mem::take(&mut self.tun_backlogged);
             for event in events.iter() {
-                self.handle_event(event.token(), event.is_writable())?;
+                if event.token() == TUN {
+                    if event.is_writable() {
+                        self.flush_reinject();
+                    }
+                    tun_readable |= event.is_readable();
+                } else {
+                    self.handle_event(event.token())?;
+                }
+            }
+            if tun_readable {
+                self.tun_backlogged = self.read_tun();
             }
             self.run_due_timers();
             self.flush_rtnl();
@@ -237,7 +262,7 @@ impl Driver {
         Ok(())
     }
 
-    fn handle_event(&mut self, token: Token, writable: bool) -> Result<(), Error> {
+    fn handle_event(&mut self, token: Token) -> Result<(), Error> {
         let mut inputs = Vec::new();
         match token {
             SIGNALS => self.handle_signals(),
@@ -255,7 +280,6 @@ impl Driver {
                     }
                 }
             }
-            TUN => self.read_tun(writable),
             NODE => {
                 if let Err(e) = self.node.read(&mut inputs) {
                     log::warn!("intercom socket of the node IP: {e}");
@@ -364,6 +388,13 @@ impl Driver {
                 Output::Intercom { dst, bytes } => self.send_intercom(dst, &bytes),
                 Output::Solicit(solicitation) => self.solicit(solicitation),
                 Output::Reinject(packet) => self.write_tun(packet),
+                Output::IcmpError { dst, message } => {
+                    if let Some(sockets) = &self.icmp_errors {
+                        if let Err(e) = sockets.send(dst, &message) {
+                            log::debug!("ICMP error to {dst}: {e}");
+                        }
+                    }
+                }
                 Output::ControlReply { conn, bytes } => self.reply(conn, bytes),
                 Output::SetLogLevel(verbosity) => {
                     log::set_max_level(verbosity.log_level().level_filter());
@@ -537,34 +568,38 @@ impl Driver {
         );
     }
 
-    fn read_tun(&mut self, writable: bool) {
-        if writable {
-            while let Some(packet) = self.reinject.front() {
-                match self.tun.send(packet) {
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    _ => {
-                        self.reinject.pop_front();
-                    }
+    fn flush_reinject(&mut self) {
+        while let Some(packet) = self.reinject.front() {
+            match self.tun.send(packet) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                _ => {
+                    self.reinject.pop_front();
                 }
             }
-            if self.reinject.is_empty() {
-                self.set_tun_interest(Interest::READABLE);
-            }
         }
-        loop {
+        if self.reinject.is_empty() {
+            self.set_tun_interest(Interest::READABLE);
+        }
+    }
+
+    /// Reads at most [`TUN_READ_BUDGET`] packets; true if the tun may hold more (the poll
+    /// is edge-triggered, so it will not say so again).
+    fn read_tun(&mut self) -> bool {
+        for _ in 0..TUN_READ_BUDGET {
             match self.tun.recv(&mut self.tun_buf) {
                 Ok(n) => {
                     let packet = self.tun_buf[..n].to_vec();
                     self.feed(Input::TunPacket(packet));
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) => {
                     log::warn!("reading the tun device: {e}");
-                    break;
+                    return false;
                 }
             }
         }
+        true
     }
 
     fn read_client_side(&mut self, token: Token, inputs: &mut Vec<Input>) {

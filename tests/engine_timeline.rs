@@ -1027,6 +1027,129 @@ fn unknown_destinations_expire_after_5_s_and_infinite_metric_routes_do_not_count
     h.assert_idle();
 }
 
+/// A whole IPv6 UDP packet from `src` to `dst`, as the kernel hands it to the tun.
+fn udp6(src: &str, dst: &str, payload_len: usize) -> Vec<u8> {
+    let mut packet = l3roamd::wire::ipv6::Repr {
+        traffic_class: 0,
+        flow_label: 0,
+        payload_len: u16::try_from(8 + payload_len).unwrap(),
+        next_header: 17,
+        hop_limit: 63,
+        src: ip(src),
+        dst: ip(dst),
+    }
+    .to_bytes();
+    packet.resize(packet.len() + 8 + payload_len, 0xab);
+    packet
+}
+
+fn udp4(src: &str, dst: &str) -> Vec<u8> {
+    let mut packet = l3roamd::wire::ipv4::Repr {
+        dscp_ecn: 0,
+        total_len: 28,
+        ident: 1,
+        flags_fragment: 0,
+        ttl: 63,
+        protocol: 17,
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        options: Vec::new(),
+    }
+    .to_bytes();
+    packet.resize(28, 0xab);
+    packet
+}
+
+fn icmp_errors(outputs: &[(u64, Output)]) -> Vec<(u64, IpAddr, Vec<u8>)> {
+    outputs
+        .iter()
+        .filter_map(|(t, o)| match o {
+            Output::IcmpError { dst, message } => Some((*t, *dst, message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn expired_packets_get_one_unreachable_per_source_and_second() {
+    let mut h = Harness::new();
+    let first = udp6("2001:db8:2::2", "2001:db8:1::99", 1400);
+    h.input(0, Input::TunPacket(first.clone()));
+    h.input(
+        100,
+        Input::TunPacket(udp6("2001:db8:2::2", "2001:db8:1::98", 10)),
+    );
+    h.input(400, Input::TunPacket(udp4("192.0.2.7", "198.51.100.99")));
+    let errors = icmp_errors(&h.run_until(4999));
+    assert!(errors.is_empty(), "nothing before 5 s: {errors:?}");
+    let errors = icmp_errors(&h.run_until(6000));
+    let v6 = IpAddr::V6(ip("2001:db8:2::2"));
+    let v4: IpAddr = "192.0.2.7".parse().unwrap();
+    assert_eq!(
+        errors
+            .iter()
+            .map(|(t, dst, _)| (*t, *dst))
+            .collect::<Vec<_>>(),
+        vec![(5000, v6), (5400, v4)],
+        "the packet to ::98 expired within a second of the one to ::99, from the same source"
+    );
+    let (_, _, message) = &errors[0];
+    assert_eq!(&message[..2], &[1, 0], "no route to destination");
+    assert_eq!(&message[8..], &first[..1232]);
+    assert_eq!(&errors[1].2[..2], &[3, 1], "host unreachable");
+    let stats = h.engine.stats();
+    assert_eq!(
+        (
+            stats.tun_expired,
+            stats.icmp_errors_out,
+            stats.limit_icmp_errors
+        ),
+        (3, 2, 1)
+    );
+    h.assert_idle();
+}
+
+#[test]
+fn at_most_ten_unreachables_per_second_whatever_expires() {
+    let mut h = Harness::new();
+    for i in 0..30 {
+        let src = format!("2001:db8:2::{:x}", 0x100 + i);
+        let dst = format!("2001:db8:1::{:x}", 0x100 + i);
+        h.input(0, Input::TunPacket(udp6(&src, &dst, 0)));
+    }
+    let errors = icmp_errors(&h.run_until(6000));
+    assert_eq!(errors.len(), 10);
+    assert!(errors.iter().all(|(t, _, _)| *t == 5000));
+    assert_eq!(h.engine.stats().limit_icmp_errors, 20);
+}
+
+#[test]
+fn seek_origination_is_limited_to_20_per_second_and_the_rest_wait_for_a_slot() {
+    let mut h = Harness::new();
+    for i in 0..30 {
+        let dst = format!("2001:db8:1::{:x}", 0x100 + i);
+        h.input(0, Input::TunPacket(udp6("2001:db8:2::2", &dst, 0)));
+    }
+    let outputs = h.run_until(2000);
+    let seek_times: Vec<u64> = outputs
+        .iter()
+        .filter(|(_, o)| {
+            matches!(
+                o,
+                Output::Intercom {
+                    dst: Destination::Multicast { ifindex: MESH_A },
+                    ..
+                }
+            )
+        })
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(seek_times.len(), 30, "{seek_times:?}");
+    assert!(seek_times[..20].iter().all(|t| *t == 300));
+    assert!(seek_times[20..].iter().all(|t| *t == 1300));
+    assert_eq!(h.engine.stats().limit_seeks, 10);
+}
+
 #[test]
 fn multicast_and_out_of_prefix_tun_packets_are_dropped_without_queueing() {
     let mut h = Harness::new();

@@ -113,8 +113,9 @@ proptest! {
     fn route_requests_decode_to_what_was_encoded(
         dst in ip_addr(), dst_len in any::<u8>(), table in any::<u32>(),
         protocol in any::<u8>(), oif in any::<u32>(), seq in any::<u32>(), delete in any::<bool>(),
+        metric in proptest::option::of(any::<u32>()),
     ) {
-        let spec = RouteSpec { dst, dst_len, table, protocol, oif };
+        let spec = RouteSpec { dst, dst_len, table, protocol, oif, metric };
         let bytes = if delete { nl::del_route(seq, &spec) } else { nl::new_route(seq, &spec) };
         let msgs: Vec<_> = nl::messages(&bytes).collect();
         prop_assert_eq!(msgs.len(), 1);
@@ -129,6 +130,7 @@ proptest! {
         prop_assert_eq!(route.header.protocol, protocol);
         prop_assert_eq!(route.header.kind, nl::RTN_UNICAST);
         prop_assert_eq!(route.oif, Some(oif));
+        prop_assert_eq!(route.priority, metric);
     }
 
     #[test]

@@ -618,12 +618,18 @@ fn route_lookups() {
 }
 
 #[test]
-fn prefix_routes_go_into_the_tun_device() {
+fn prefix_routes_go_into_the_tun_device_behind_the_nodes_own_on_link_routes() {
     netns();
     // A veth stands in for the tun device: routes do not care.
     let (v0, _) = veth();
     let mut kernel = Kernel::open(false);
     kernel.rtnl.set_tun_ifindex(v0);
+    // The node's own on-link IPv4 route for the same prefix (kernel metric 0): the C daemon's
+    // metric-0 create-and-replace overwrote it.
+    ip("link add lan0 type veth peer name lan1");
+    ip("link set lan1 up");
+    ip("link set lan0 up");
+    ip("-4 addr add 10.5.0.1/16 dev lan0");
     let v6 = IpPrefix::parse("2001:db8:5::/64").unwrap().prefix;
     let v4 = IpPrefix::parse("10.5.0.0/16").unwrap().prefix;
     for prefix in [v6, v4] {
@@ -634,8 +640,20 @@ fn prefix_routes_go_into_the_tun_device() {
         shown.contains("2001:db8:5::/64 dev v0 metric 1024"),
         "{shown}"
     );
-    let shown = ip("-4 route show table main proto 158");
-    assert!(shown.contains("10.5.0.0/16 dev v0"), "{shown}");
+    let shown = ip("-4 route show table main 10.5.0.0/16");
+    assert!(
+        shown.contains("10.5.0.0/16 dev v0 proto 158 metric 1024"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("10.5.0.0/16 dev lan0 proto kernel"),
+        "{shown}"
+    );
+    let chosen = ip("-4 route get 10.5.0.9");
+    assert!(
+        chosen.contains("dev lan0"),
+        "the on-link route wins: {chosen}"
+    );
     // The kernel's own prefix route for the same destination stays when ours goes.
     ip("-6 route add 2001:db8:5::/64 dev v0 proto kernel metric 256");
     for prefix in [v6, v4] {
@@ -643,6 +661,7 @@ fn prefix_routes_go_into_the_tun_device() {
     }
     assert_eq!(ip("route show table all proto 158"), "");
     assert!(ip("-6 route show").contains("2001:db8:5::/64 dev v0 proto kernel metric 256"));
+    assert!(ip("-4 route show").contains("10.5.0.0/16 dev lan0 proto kernel"));
 }
 
 #[test]

@@ -97,6 +97,10 @@ pub struct Engine {
     dedup: dedup::DupCache,
     seeks: BTreeMap<Ipv6Addr, Seek>,
     seek_bytes: usize,
+    /// SEEKs originated in the last second, by address.
+    seek_window: stats::RateWindow<Ipv6Addr>,
+    /// ICMP errors sent in the last second, by destination.
+    icmp_window: stats::RateWindow<IpAddr>,
     dad: BTreeMap<Ipv6Addr, handover::DadProbe>,
     /// Node-client IPs this node holds on loopback (CLAIMs to them are ours to answer).
     node_client_ips: BTreeSet<Ipv6Addr>,
@@ -142,6 +146,8 @@ impl Engine {
             dedup: dedup::DupCache::default(),
             seeks: BTreeMap::new(),
             seek_bytes: 0,
+            seek_window: stats::RateWindow::new(seek::MAX_SEEKS_PER_SECOND),
+            icmp_window: stats::RateWindow::new(seek::MAX_ICMP_ERRORS_PER_SECOND),
             dad: BTreeMap::new(),
             node_client_ips: BTreeSet::new(),
             installed_routes: BTreeMap::new(),

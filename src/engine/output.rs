@@ -11,6 +11,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const ROUTE_PROTOCOL: u8 = 158;
 /// Prefix routes into the tun device always live in the main table (C behaviour).
 pub const MAIN_TABLE: u32 = 254;
+/// The metric of the prefix routes into the tun device, both families: host routes beat
+/// them by length, and the node's own on-link routes of the same length (kernel metric 256
+/// for IPv6, 0 for IPv4) by metric. The C daemon left IPv4 at the kernel's 0, where its
+/// create-and-replace overwrote an on-link route of the same prefix.
+pub const TUN_ROUTE_METRIC: u32 = 1024;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -22,6 +27,12 @@ pub enum Output {
     Solicit(Solicitation),
     /// Write this packet back into the tun device; the kernel routes it along the new route.
     Reinject(Vec<u8>),
+    /// An ICMP error to send to `dst` through the kernel's routing: ICMPv6 with its checksum
+    /// left zero for the kernel to fill, or ICMP with its checksum set.
+    IcmpError {
+        dst: IpAddr,
+        message: Vec<u8>,
+    },
     /// The reply for a control connection, then close it. Empty bytes: close without reply.
     ControlReply {
         conn: ConnId,

@@ -5,6 +5,7 @@
 use super::clients::SolicitMode;
 use super::{Engine, Output, TimerKey};
 use crate::time::{Duration, Instant};
+use crate::wire::icmp_error;
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -16,6 +17,12 @@ pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_PACKETS_PER_DESTINATION: usize = 64;
 pub const MAX_DESTINATIONS: usize = 256;
 pub const MAX_QUEUED_BYTES: usize = 1 << 20;
+/// SEEKs this node originates per second at most (behaviour.md §10.2 recommends 20), so that
+/// a scan of the client prefix cannot make it a mesh-wide multicast amplifier. A SEEK over
+/// the limit waits for the next free slot.
+pub const MAX_SEEKS_PER_SECOND: usize = 20;
+/// ICMP errors per second at most, and one per source (behaviour.md §10.4).
+pub const MAX_ICMP_ERRORS_PER_SECOND: usize = 10;
 
 #[derive(Clone, Debug)]
 pub(super) struct Seek {
@@ -104,7 +111,7 @@ impl Engine {
         let Some(seek) = self.seeks.get_mut(&addr) else {
             return;
         };
-        let mut expired = 0;
+        let mut expired = Vec::new();
         if seek.purge_at <= now {
             while seek
                 .packets
@@ -112,32 +119,57 @@ impl Engine {
                 .is_some_and(|(at, _)| now.saturating_since(*at) >= PACKET_LIFETIME)
             {
                 if let Some((_, packet)) = seek.packets.pop_front() {
-                    self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
-                    expired += 1;
+                    expired.push(packet);
                 }
             }
             seek.purge_at = now + PURGE_INTERVAL;
         }
-        self.stats.tun_expired += expired;
-        if seek.packets.is_empty() {
-            self.seeks.remove(&addr);
-            return;
-        }
         let local_due = seek.next_local_at <= now;
-        let seek_due = seek.next_seek_at <= now;
         if local_due {
             seek.next_local_at = now + LOCAL_SOLICIT_INTERVAL;
         }
+        let mut seek_due = seek.next_seek_at <= now;
         if seek_due {
-            seek.next_seek_at = now + SEEK_INTERVAL;
+            if self.seek_window.allow(now, addr) {
+                seek.next_seek_at = now + SEEK_INTERVAL;
+            } else {
+                self.stats.limit_seeks += 1;
+                seek.next_seek_at = self.seek_window.next_free().unwrap_or(now).max(now);
+                seek_due = false;
+            }
         }
+        let waiting = !seek.packets.is_empty();
         let deadline = seek.deadline();
+        for packet in expired {
+            self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
+            self.stats.tun_expired += 1;
+            self.send_unreachable(&packet);
+        }
+        if !waiting {
+            self.seeks.remove(&addr);
+            self.timers.set(TimerKey::Seek(addr), None);
+            return;
+        }
         self.timers.set(TimerKey::Seek(addr), Some(deadline));
         if local_due {
             self.solicit(addr, SolicitMode::Discover);
         }
         if seek_due {
             self.originate_seek(addr);
+        }
+    }
+
+    /// Tells the source of a packet that waited in vain that its destination is unreachable,
+    /// within the rate limits.
+    fn send_unreachable(&mut self, packet: &[u8]) {
+        let Some((dst, message)) = icmp_error::unreachable(packet) else {
+            return;
+        };
+        if self.icmp_window.allow(self.now, dst) {
+            self.stats.icmp_errors_out += 1;
+            self.out.push_back(Output::IcmpError { dst, message });
+        } else {
+            self.stats.limit_icmp_errors += 1;
         }
     }
 

@@ -2,6 +2,7 @@
 //! untrusted input is counted here rather than logged above debug level.
 
 use crate::time::{Duration, Instant};
+use std::collections::VecDeque;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -36,8 +37,11 @@ pub struct Stats {
     pub limit_prefixes: u64,
     pub limit_mesh_ifs: u64,
     pub limit_deferred: u64,
+    pub limit_seeks: u64,
+    pub limit_icmp_errors: u64,
     pub tun_dropped: u64,
     pub tun_expired: u64,
+    pub icmp_errors_out: u64,
     pub reinjected: u64,
     pub kernel_failures: u64,
     pub control_errors: u64,
@@ -65,9 +69,75 @@ impl LogLimiter {
     }
 }
 
+/// At most `limit` events in any sliding second, at most one per key. Remembers only the
+/// events of the last second, so it never holds more than `limit` entries whatever arrives.
+#[derive(Clone, Debug)]
+pub struct RateWindow<K> {
+    limit: usize,
+    recent: VecDeque<(Instant, K)>,
+}
+
+impl<K: PartialEq> RateWindow<K> {
+    pub const SPAN: Duration = Duration::from_secs(1);
+
+    pub fn new(limit: usize) -> Self {
+        RateWindow {
+            limit,
+            recent: VecDeque::with_capacity(limit),
+        }
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|(at, _)| now.saturating_since(*at) >= Self::SPAN || now < *at)
+        {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Takes a slot for `key` if the window has one and `key` has none yet.
+    pub fn allow(&mut self, now: Instant, key: K) -> bool {
+        self.forget_old(now);
+        if self.recent.len() >= self.limit || self.recent.iter().any(|(_, k)| *k == key) {
+            return false;
+        }
+        self.recent.push_back((now, key));
+        true
+    }
+
+    /// When the oldest event leaves the window, freeing a slot.
+    pub fn next_free(&self) -> Option<Instant> {
+        self.recent.front().map(|(at, _)| *at + Self::SPAN)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_allows_limit_per_second_and_one_per_key() {
+        let mut window = RateWindow::new(3);
+        let t0 = Instant::from_millis(1);
+        assert!(window.allow(t0, 1));
+        assert!(!window.allow(t0, 1), "one per key");
+        assert!(window.allow(t0 + Duration::from_millis(100), 2));
+        assert!(window.allow(t0 + Duration::from_millis(200), 3));
+        assert!(!window.allow(t0 + Duration::from_millis(300), 4), "limit");
+        assert_eq!(window.next_free(), Some(t0 + Duration::from_secs(1)));
+        assert!(!window.allow(t0 + Duration::from_millis(999), 4));
+        assert!(
+            window.allow(t0 + Duration::from_millis(1000), 4),
+            "the first left"
+        );
+        assert!(
+            window.allow(t0 + Duration::from_millis(1100), 1),
+            "so did its key"
+        );
+        assert!(window.recent.len() <= 3);
+    }
 
     #[test]
     fn limiter_allows_a_burst_per_window() {

@@ -50,6 +50,7 @@ impl<T> Context<T> for io::Result<T> {
 
 pub mod control;
 pub mod icmp6;
+pub mod icmp_error;
 pub mod intercom;
 pub mod packet;
 pub mod signals;

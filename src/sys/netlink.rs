@@ -905,6 +905,8 @@ pub struct RouteSpec {
     pub table: u32,
     pub protocol: u8,
     pub oif: u32,
+    /// RTA_PRIORITY; `None` leaves the kernel's default (IPv6 1024, IPv4 0).
+    pub metric: Option<u32>,
 }
 
 impl RouteSpec {
@@ -921,10 +923,14 @@ impl RouteSpec {
             ..RtMsg::default()
         }
         .emit(&mut b.buf);
-        b.attr_u32(RTA_TABLE, self.table)
+        let b = b
+            .attr_u32(RTA_TABLE, self.table)
             .attr_ip(RTA_DST, &self.dst)
-            .attr_u32(RTA_OIF, self.oif)
-            .finish()
+            .attr_u32(RTA_OIF, self.oif);
+        match self.metric {
+            Some(metric) => b.attr_u32(RTA_PRIORITY, metric).finish(),
+            None => b.finish(),
+        }
     }
 }
 
@@ -1141,6 +1147,7 @@ mod tests {
             table: 254,
             protocol: 158,
             oif: 5,
+            metric: None,
         };
         let expected = hex("40000000 1800 0505 07000000 00000000
              0a 80 00 00 fe 9e 00 01 00000000
@@ -1165,6 +1172,7 @@ mod tests {
             table: 1000,
             protocol: 158,
             oif: 3,
+            metric: None,
         };
         let expected = hex("34000000 1800 0505 01000000 00000000
              02 20 00 00 00 9e 00 01 00000000
@@ -1225,6 +1233,7 @@ mod tests {
                 table: 254,
                 protocol: 158,
                 oif: 2,
+                metric: None,
             },
         );
         datagram.extend(del_neighbour(2, 4, &"fe80::1".parse().unwrap()));
@@ -1282,6 +1291,7 @@ mod tests {
             table: 1000,
             protocol: 158,
             oif: 9,
+            metric: None,
         };
         let bytes = new_route(1, &spec);
         let route = parse_route(&one(&bytes)).unwrap();

@@ -28,7 +28,7 @@ use super::netlink::{self as nl, Malformed, Message, RouteSpec};
 use super::{Context, Error, errno_of};
 use crate::engine::{
     AddressEvent, Errno, HostRoute, Input, KernelOp, Link, LookupAnswer, MAIN_TABLE, NeighState,
-    Neighbour, ROUTE_PROTOCOL, RouteEvent, RouteKind,
+    Neighbour, ROUTE_PROTOCOL, RouteEvent, RouteKind, TUN_ROUTE_METRIC,
 };
 use crate::prefix::IpPrefix;
 use crate::wire::MacAddr;
@@ -415,6 +415,7 @@ impl Rtnl {
             table: MAIN_TABLE,
             protocol: ROUTE_PROTOCOL,
             oif: tun,
+            metric: Some(TUN_ROUTE_METRIC),
         })
     }
 
@@ -628,6 +629,7 @@ fn host_route(route: &HostRoute) -> RouteSpec {
         table: route.table,
         protocol: ROUTE_PROTOCOL,
         oif: route.ifindex,
+        metric: None,
     }
 }
 

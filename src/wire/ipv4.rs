@@ -109,6 +109,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         u16_at(self.bytes(), offset::FLAGS_FRAGMENT)
     }
 
+    /// In 8-byte units; non-zero for a non-initial fragment.
+    pub fn fragment_offset(&self) -> u16 {
+        self.flags_fragment() & FRAGMENT_OFFSET_MASK
+    }
+
     pub fn ttl(&self) -> u8 {
         u8_at(self.bytes(), offset::TTL)
     }

@@ -12,6 +12,7 @@ pub mod checksum;
 mod error;
 pub mod ethernet;
 mod field;
+pub mod icmp_error;
 pub mod icmpv6;
 pub mod intercom;
 pub mod ipv4;

@@ -137,6 +137,8 @@ pub struct Mesh {
     hops: Vec<Vec<u32>>,
     pub sent: Vec<Sent>,
     pub reinjected: Vec<(usize, Vec<u8>)>,
+    /// ICMP errors sent by each node: (node, destination, message).
+    pub icmp_errors: Vec<(usize, IpAddr, Vec<u8>)>,
     pub prefix: IpPrefix,
     pub steps: u64,
     /// Nodes that crashed: they receive nothing and run no timers.
@@ -224,6 +226,7 @@ impl Mesh {
             hops,
             sent: Vec::new(),
             reinjected: Vec::new(),
+            icmp_errors: Vec::new(),
             prefix,
             steps: 0,
             dead: vec![false; n],
@@ -564,6 +567,7 @@ impl Mesh {
                 Output::Intercom { dst, bytes } => self.send(node, dst, bytes),
                 Output::Solicit(solicitation) => self.solicited(node, solicitation),
                 Output::Reinject(packet) => self.reinjected.push((node, packet)),
+                Output::IcmpError { dst, message } => self.icmp_errors.push((node, dst, message)),
                 Output::ControlReply { .. } | Output::SetLogLevel(_) => {}
             }
         }

@@ -515,3 +515,206 @@ fn e_gluons_exact_command_line_serves_a_client() {
     );
     mesh.assert_all_running();
 }
+
+/// SEEK across the mesh (behaviour.md §10): r2's SEEK reaches r1 and r3 within milliseconds,
+/// r1's solicitation and the client's answer take milliseconds more, and babeld carries the
+/// new host route to r2 within 0.56–1.56 hello intervals (0.3–0.8 s here). The packets must
+/// still be waiting then: they are kept 5 s, so this bound is the 5 s lifetime plus slack for
+/// the ping to report.
+const SEEK_BOUND: Duration = Duration::from_secs(8);
+
+/// What the client's kernel counted as echo requests received, in `family` ("-6" or "-4").
+fn echo_requests_at_client(mesh: &Mesh, family: &str) -> u64 {
+    mesh.snmp(
+        "cli",
+        if family == "-6" {
+            "Icmp6InEchos"
+        } else {
+            "IcmpInEchos"
+        },
+    )
+}
+
+/// No router routes `addr`, by any protocol, and r1 and r3 have no neighbour entry for it.
+fn routed_nowhere(mesh: &Mesh, family: &str, addr: &str) -> Result<(), String> {
+    for router in mesh.routers() {
+        let routes = mesh.sh(
+            &router,
+            &["ip", family, "route", "show", "table", "all", addr],
+        );
+        if !routes.trim().is_empty() {
+            return Err(format!("{router} routes {addr}: {routes}"));
+        }
+        let neighbours = mesh.sh(&router, &["ip", family, "neigh", "show", "to", addr]);
+        if !neighbours.trim().is_empty() {
+            return Err(format!("{router} has a neighbour entry {neighbours}"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn f_a_silent_client_is_found_by_seek_and_its_waiting_packets_arrive() {
+    let mut mesh = Mesh::up("seek_silent_client", Topology::default());
+    // The client did its DAD and MLD reports before any daemon ran, and has said nothing
+    // since: r1's bridge knows its MAC, no router knows its addresses.
+    mesh.start_daemons();
+    for (family, var) in [("-6", "CLIENT_IP6"), ("-4", "CLIENT_IP4")] {
+        let addr = mesh.var(var).to_string();
+        must(
+            "the client is routed nowhere before the server speaks",
+            routed_nowhere(&mesh, family, &addr),
+        );
+        let before = echo_requests_at_client(&mesh, family);
+        let start = Instant::now();
+        // Three echo requests 200 ms apart, then up to 8 s for the replies: all three reach
+        // r2's tun before any host route exists and wait there.
+        let out = mesh
+            .cmd(
+                "srv",
+                &[
+                    "ping", family, "-n", "-c", "3", "-i", "0.2", "-W", "8", &addr,
+                ],
+            )
+            .output()
+            .expect("ping");
+        let took = start.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!(
+            "server -> silent client, {family}, {} ms:\n{text}",
+            ms(took)
+        );
+        assert!(
+            out.status.success() && text.contains("3 received"),
+            "{family}: not every echo request was answered:\n{text}"
+        );
+        let arrived = echo_requests_at_client(&mesh, family) - before;
+        assert_eq!(arrived, 3, "{family}: echo requests counted at the client");
+        assert!(took < SEEK_BOUND, "{family}: {} ms", ms(took));
+    }
+    must(
+        "r1 serves the client it found",
+        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
+    );
+    must("r3 holds nothing of it", serves_not(&mesh, "r3"));
+    let r2 = mesh.counters("r2");
+    eprintln!("r2 counters: {r2:?}");
+    assert!(r2["seek_out"] >= 2, "one SEEK per family at least: {r2:?}");
+    assert_eq!(r2["reinjected"], 6, "three waiting packets per family");
+    assert_eq!(r2["tun_expired"], 0);
+    let r1 = mesh.counters("r1");
+    assert!(r1["seek_in"] >= 2, "{r1:?}");
+    mesh.assert_all_running();
+}
+
+/// A destination nobody has: its packets wait their 5 s and the sender is told. The error
+/// goes out at the first purge after the 5 s lifetime (at most 1 s later), plus slack.
+const UNREACHABLE_AFTER: std::ops::Range<Duration> =
+    Duration::from_millis(4500)..Duration::from_millis(8000);
+
+/// What r2's daemon may use at its peak under the flood: its baseline (about 2.5 MB) plus the
+/// queues' 1 MiB of packets and their bookkeeping, with room to spare.
+const FLOOD_PEAK_RSS_KIB: u64 = 8 * 1024;
+/// The control socket's longest answer during the flood (the issue asks 100 ms under
+/// hostile input; a loaded two-core CI machine gets slack).
+const FLOOD_CONTROL_LATENCY: Duration = Duration::from_millis(500);
+const FLOOD_DESTINATIONS: u32 = 10_000;
+
+/// Sends one 1200-byte UDP datagram to each of `count` addresses of 2001:db8:1:0:ffff::/80
+/// from inside `ns` (its own thread enters the namespace), as fast as the socket takes them.
+fn flood_unknown_destinations(ns: String, count: u32) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let path = std::path::Path::new("/run/netns").join(&ns);
+        l3roamd::sys::netns::enter_network_namespace(&path).expect("enter the server's netns");
+        let socket = std::net::UdpSocket::bind("[::]:0").expect("UDP socket");
+        let payload = [0x5a; 1200];
+        let mut sent = 0;
+        for i in 0..count {
+            let dst =
+                std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0xffff, 0, (i >> 16) as u16, i as u16);
+            // ENOBUFS under the burst is the kernel dropping; it is part of a flood.
+            if socket.send_to(&payload, (dst, 9)).is_ok() {
+                sent += 1;
+            }
+        }
+        sent
+    })
+}
+
+#[test]
+fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
+    let mut mesh = Mesh::up("unknown_destinations", Topology::default());
+    mesh.start_daemons();
+    for (family, addr, says) in [
+        ("-6", "2001:db8:1::dead", "Destination unreachable"),
+        ("-4", "10.0.1.222", "Destination Host Unreachable"),
+    ] {
+        let start = Instant::now();
+        let out = mesh
+            .cmd("srv", &["ping", family, "-n", "-c", "1", "-W", "10", addr])
+            .output()
+            .expect("ping");
+        let took = start.elapsed();
+        let text = String::from_utf8_lossy(&out.stdout);
+        eprintln!("server -> nobody ({addr}), {} ms:\n{text}", ms(took));
+        assert!(text.contains(says), "{family}: no ICMP error:\n{text}");
+        assert!(
+            UNREACHABLE_AFTER.contains(&took),
+            "{family}: the error came after {} ms",
+            ms(took)
+        );
+    }
+    let r2 = mesh.counters("r2");
+    assert_eq!((r2["icmp_errors_out"], r2["tun_expired"]), (2, 2), "{r2:?}");
+
+    let flood_start = Instant::now();
+    let flood = flood_unknown_destinations(mesh.ns("srv"), FLOOD_DESTINATIONS);
+    // The control socket keeps answering while the flood lasts and its packets expire.
+    let mut slowest = Duration::ZERO;
+    let mut asked = 0;
+    while flood_start.elapsed() < Duration::from_secs(8) {
+        let t = Instant::now();
+        let reply = mesh.control("r2", "get_prefixes");
+        slowest = slowest.max(t.elapsed());
+        asked += 1;
+        assert!(reply.contains("2001:db8:1::"), "{reply}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = flood.join().expect("flood thread");
+    let flood_secs = flood_start.elapsed().as_secs_f64();
+    let peak = mesh.daemon_peak_rss_kib("r2");
+    let r2 = mesh.counters("r2");
+    eprintln!(
+        "flood: {sent} datagrams to {FLOOD_DESTINATIONS} destinations; control socket: {asked} \
+         answers, slowest {} ms; r2 peak RSS {peak} KiB; counters {r2:?}",
+        ms(slowest)
+    );
+    assert!(
+        sent > FLOOD_DESTINATIONS / 2,
+        "the flood did not get out: {sent}"
+    );
+    assert!(
+        slowest < FLOOD_CONTROL_LATENCY,
+        "control socket answered in {} ms",
+        ms(slowest)
+    );
+    assert!(peak < FLOOD_PEAK_RSS_KIB, "r2 peak RSS {peak} KiB");
+    assert!(
+        r2["limit_queue"] > 0,
+        "the destination limit was never hit: {r2:?}"
+    );
+    let seeks_allowed = (20.0 * (flood_secs + 1.0)) as u64 + 2;
+    assert!(
+        r2["seek_out"] <= seeks_allowed,
+        "{} SEEKs in {flood_secs:.1} s",
+        r2["seek_out"]
+    );
+    assert!(r2["limit_seeks"] > 0, "{r2:?}");
+    let errors_allowed = (10.0 * (flood_secs + 1.0)) as u64 + 2;
+    assert!(r2["icmp_errors_out"] <= errors_allowed, "{r2:?}");
+
+    // And the mesh still serves a real client.
+    announce_client(&mut mesh, NEW_CLIENT_BOUND);
+    server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);
+    mesh.assert_all_running();
+}

@@ -23,6 +23,21 @@ pub fn enter_new_network_namespace() -> Result<(), Error> {
     set_link_up("lo")
 }
 
+/// Moves the calling thread (and processes it spawns afterwards) into the network namespace
+/// `path` names (`/run/netns/<name>` for one made by `ip netns add`). Needs CAP_SYS_ADMIN.
+pub fn enter_network_namespace(path: &std::path::Path) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    let context = || format!("entering the network namespace {}", path.display());
+    let file = std::fs::File::open(path).context(context)?;
+    // SAFETY: setns(2) takes a descriptor that `file` keeps open for the call and a flag
+    // word; CLONE_NEWNET changes only the calling thread's network namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(Error::new(context(), io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Sets IFF_UP on the link called `name`, waiting for the kernel's answer.
 fn set_link_up(name: &str) -> Result<(), Error> {
     let context = || format!("setting {name} up");

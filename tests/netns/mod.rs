@@ -490,6 +490,75 @@ impl Mesh {
         lines
     }
 
+    /// The daemon's counters on `router`, from the line SIGUSR1 makes it log.
+    pub fn counters(&mut self, router: &str) -> BTreeMap<String, u64> {
+        let log = self.daemons[router].log.clone();
+        let lines_with_counters = || {
+            fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|line| line.contains("counters: "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        let before = lines_with_counters().len();
+        self.signal_daemon(router, Signal::SIGUSR1);
+        let (line, _) = eventually(Duration::from_secs(5), || {
+            let lines = lines_with_counters();
+            lines
+                .get(before)
+                .cloned()
+                .ok_or_else(|| format!("no counters logged by {router} after SIGUSR1"))
+        })
+        .unwrap_or_else(|err| panic!("{err}"));
+        let inside = line.split_once('{').map_or("", |(_, rest)| rest);
+        inside
+            .trim_end_matches(['}', ' '])
+            .split(", ")
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once(": ")?;
+                Some((name.trim().to_string(), value.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// The daemon's peak resident memory on `router` (VmHWM), in KiB.
+    pub fn daemon_peak_rss_kib(&self, router: &str) -> u64 {
+        let pid = self.daemons[router].pid();
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("daemon status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM in /proc/PID/status")
+    }
+
+    /// One of the kernel's SNMP counters in `node`'s namespace, named as in /proc/net/snmp6
+    /// (`Icmp6InEchos`), or as /proc/net/snmp's group and field joined (`IcmpInEchos`).
+    pub fn snmp(&self, node: &str, name: &str) -> u64 {
+        let v6 = self.sh(node, &["cat", "/proc/net/snmp6"]);
+        let found = v6.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(name)).then(|| words.next()?.parse().ok())?
+        });
+        if let Some(value) = found {
+            return value;
+        }
+        let v4 = self.sh(node, &["cat", "/proc/net/snmp"]);
+        let lines: Vec<&str> = v4.lines().collect();
+        for pair in lines.chunks(2) {
+            let [names, values] = pair else { continue };
+            let (group, names) = names.split_once(": ").unwrap_or(("", ""));
+            let values = values.split_once(": ").map_or("", |(_, v)| v);
+            for (field, value) in names.split_whitespace().zip(values.split_whitespace()) {
+                if format!("{group}{field}") == name {
+                    return value.parse().expect("a number");
+                }
+            }
+        }
+        panic!("no SNMP counter {name} in {node}");
+    }
+
     /// One control-socket command on `router`; the reply up to the daemon's close.
     pub fn control(&self, router: &str, command: &str) -> String {
         let path = self.socket(router);

@@ -4,9 +4,10 @@
 
 mod sim;
 
+use l3roamd::engine::Input;
 use l3roamd::time::{Duration, Instant};
-use l3roamd::wire::intercom::MessageType;
-use sim::{Mesh, Params, client_mac};
+use l3roamd::wire::intercom::{Header, Message, MessageType, Repr};
+use sim::{Mesh, Params, Sent, client_mac, node_ip};
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
@@ -346,6 +347,121 @@ fn seek_finds_a_silent_client_three_hops_away() {
         seeks.iter().any(|s| s.from == 2),
         "forwarded hop by hop to node3's neighbour"
     );
+}
+
+// ----- unknown destinations: SEEK across the mesh -----
+
+/// An IPv6 UDP packet from a host outside the mesh to `dst`; `tag` tells packets apart.
+fn packet_to(dst: Ipv6Addr, tag: u8) -> Vec<u8> {
+    let mut packet = vec![0x60, 0, 0, 0, 0, 1, 17, 64];
+    packet.extend_from_slice(&v6("2001:db8:5::1").octets());
+    packet.extend_from_slice(&dst.octets());
+    packet.push(tag);
+    packet
+}
+
+/// The SEEKs `node` put on the wire, originated or forwarded, in order.
+fn seeks_by(mesh: &Mesh, node: usize) -> Vec<&Sent> {
+    mesh.sent
+        .iter()
+        .filter(|s| s.from == node && s.kind == Some(MessageType::Seek))
+        .collect()
+}
+
+fn parse_seek(bytes: &[u8]) -> (Header, Vec<Ipv6Addr>) {
+    match Repr::parse(bytes) {
+        Ok(Repr {
+            header,
+            message: Message::Seek { addresses },
+        }) => (header, addresses),
+        other => panic!("not a SEEK: {other:?}"),
+    }
+}
+
+/// The same datagram as a forwarder would pass it on: only the ttl byte differs.
+fn with_ttl(bytes: &[u8], ttl: u8) -> Vec<u8> {
+    let mut copy = bytes.to_vec();
+    copy[1] = ttl;
+    copy
+}
+
+/// Runs for `d` with the invariants checked; returns when node0 first re-injected a packet.
+fn run_noting_delivery(mesh: &mut Mesh, d: Duration, inv: &mut Invariants) -> Option<Instant> {
+    let mut delivered = None;
+    mesh.run_for(d, &mut |m: &Mesh| {
+        inv.check(m);
+        if delivered.is_none() && m.reinjected.iter().any(|(node, _)| *node == 0) {
+            delivered = Some(m.now);
+        }
+    });
+    delivered
+}
+
+#[test]
+fn seek_crosses_five_hops_each_node_forwarding_it_once_with_the_ttl_one_lower() {
+    let mut mesh = Mesh::chain(6, Params::default(), 11);
+    let mut inv = Invariants::new();
+    let target = v6("2001:db8:1::11");
+    let c = mesh.add_client(client_mac(11), vec![target]);
+    mesh.attach_silent(c, 5);
+    let packets: Vec<Vec<u8>> = (0..3).map(|tag| packet_to(target, tag)).collect();
+    for packet in &packets {
+        mesh.input(0, Input::TunPacket(packet.clone()));
+        settle(&mut mesh, Duration::from_millis(10), &mut inv);
+    }
+    let delivered = run_noting_delivery(&mut mesh, Duration::from_secs(10), &mut inv)
+        .expect("the packets went out");
+
+    let expected: Vec<(usize, Vec<u8>)> = packets.iter().map(|p| (0, p.clone())).collect();
+    assert_eq!(
+        mesh.reinjected, expected,
+        "all three, once, in arrival order"
+    );
+    assert!(mesh.served_only_by(c, 5));
+
+    let origin = seeks_by(&mesh, 0);
+    assert_eq!(origin.len(), 1, "one SEEK for three packets: {origin:?}");
+    let origin = origin[0];
+    // 300 ms after the first packet; the route reached node0 before a repeat was due at 3.3 s.
+    assert_eq!(origin.at, Instant::from_millis(300));
+    assert!(origin.at < delivered && delivered < Instant::from_millis(3300));
+    let (header, addresses) = parse_seek(&origin.bytes);
+    assert_eq!(
+        (header.ttl, header.sender, addresses),
+        (255, node_ip(0), vec![target])
+    );
+
+    let mut previous_at = origin.at;
+    for node in 1..6 {
+        let seeks = seeks_by(&mesh, node);
+        assert_eq!(seeks.len(), 1, "node{node} forwards it exactly once");
+        let ttl = 255 - node as u8;
+        assert_eq!(seeks[0].bytes[1], ttl, "node{node}: ttl one lower per hop");
+        assert_eq!(
+            seeks[0].bytes,
+            with_ttl(&origin.bytes, ttl),
+            "node{node}: unchanged but for the ttl"
+        );
+        assert!(
+            seeks[0].at > previous_at,
+            "node{node} forwards after node{}",
+            node - 1
+        );
+        previous_at = seeks[0].at;
+    }
+    // Each inner node hears the SEEK from both sides: the second copy is the duplicate that
+    // stops it going back and forth; node0's own SEEK comes back from node1 and is dropped.
+    let stats: Vec<_> = mesh
+        .nodes
+        .iter()
+        .map(|n| n.engine.stats().clone())
+        .collect();
+    let seek_in: Vec<u64> = stats.iter().map(|s| s.seek_in).collect();
+    let duplicates: Vec<u64> = stats.iter().map(|s| s.intercom_duplicates).collect();
+    assert_eq!(seek_in, vec![0, 1, 1, 1, 1, 1]);
+    assert_eq!(duplicates, vec![0, 1, 1, 1, 1, 0]);
+    assert_eq!(stats[0].intercom_own, 1);
+    assert_eq!(stats[0].tun_expired, 0);
 }
 
 #[test]

@@ -385,6 +385,15 @@ fn with_ttl(bytes: &[u8], ttl: u8) -> Vec<u8> {
     copy
 }
 
+/// When (ms of virtual time) `node` solicited `target` on its client interface.
+fn solicited_at(mesh: &Mesh, node: usize, target: Ipv6Addr) -> Vec<u64> {
+    mesh.solicited
+        .iter()
+        .filter(|s| s.node == node && s.target == target)
+        .map(|s| s.at.as_millis())
+        .collect()
+}
+
 /// Runs for `d` with the invariants checked; returns when node0 first re-injected a packet.
 fn run_noting_delivery(mesh: &mut Mesh, d: Duration, inv: &mut Invariants) -> Option<Instant> {
     let mut delivered = None;
@@ -462,6 +471,144 @@ fn seek_crosses_five_hops_each_node_forwarding_it_once_with_the_ttl_one_lower() 
     assert_eq!(duplicates, vec![0, 1, 1, 1, 1, 0]);
     assert_eq!(stats[0].intercom_own, 1);
     assert_eq!(stats[0].tun_expired, 0);
+}
+
+#[test]
+fn a_lost_seek_is_repeated_three_seconds_later_and_the_packet_still_arrives() {
+    // Four hops of 250 ms routing delay: a client found by the repeat at 3.3 s is routed at
+    // node0 by 4.3 s, before the packet's 5 s are up.
+    let params = Params {
+        routing_delay: Duration::from_millis(250),
+        ..Params::default()
+    };
+    let mut mesh = Mesh::chain(5, params, 12);
+    let mut inv = Invariants::new();
+    let target = v6("2001:db8:1::12");
+    let c = mesh.add_client(client_mac(12), vec![target]);
+    mesh.attach_silent(c, 4);
+    mesh.drop_next = vec![MessageType::Seek];
+    let packet = packet_to(target, 0);
+    mesh.input(0, Input::TunPacket(packet.clone()));
+    let delivered = run_noting_delivery(&mut mesh, Duration::from_secs(10), &mut inv)
+        .expect("the packet went out");
+
+    let origin = seeks_by(&mesh, 0);
+    let times: Vec<u64> = origin.iter().map(|s| s.at.as_millis()).collect();
+    assert_eq!(
+        times,
+        vec![300, 3300],
+        "the first was lost, the repeat came 3 s later"
+    );
+    let (first, second) = (
+        parse_seek(&origin[0].bytes).0,
+        parse_seek(&origin[1].bytes).0,
+    );
+    assert_ne!(first.nonce, second.nonce, "each emission is a new message");
+    for node in 1..5 {
+        let seeks = seeks_by(&mesh, node);
+        assert_eq!(seeks.len(), 1, "node{node} saw only the repeat");
+        assert_eq!(seeks[0].bytes, with_ttl(&origin[1].bytes, 255 - node as u8));
+    }
+    assert!(solicited_at(&mesh, 4, target).iter().all(|&t| t >= 3300));
+    assert!(
+        delivered > Instant::from_millis(3300) && delivered < Instant::from_millis(5000),
+        "{delivered}"
+    );
+    assert_eq!(mesh.reinjected, vec![(0, packet)]);
+    assert!(mesh.served_only_by(c, 4));
+    assert_eq!(mesh.nodes[0].engine.stats().tun_expired, 0);
+}
+
+#[test]
+fn undeliverable_packets_expire_after_five_seconds_and_then_the_seeking_stops() {
+    let mut mesh = Mesh::chain(3, Params::default(), 13);
+    let mut inv = Invariants::new();
+    // Nobody uses this address.
+    let target = v6("2001:db8:1::13");
+    mesh.input(0, Input::TunPacket(packet_to(target, 0)));
+    settle(&mut mesh, Duration::from_secs(2), &mut inv);
+    mesh.input(0, Input::TunPacket(packet_to(target, 1)));
+    let mut expired_at = Vec::new();
+    mesh.run_for(Duration::from_secs(60), &mut |m: &Mesh| {
+        inv.check(m);
+        let expired = m.nodes[0].engine.stats().tun_expired as usize;
+        if expired > expired_at.len() {
+            expired_at.push(m.now.as_millis());
+        }
+    });
+    // The purge runs at 5 s, then every second while a packet waits.
+    assert_eq!(expired_at, vec![5000, 7000]);
+    assert!(mesh.reinjected.is_empty());
+    let seeks: Vec<u64> = seeks_by(&mesh, 0)
+        .iter()
+        .map(|s| s.at.as_millis())
+        .collect();
+    assert_eq!(
+        seeks,
+        vec![300, 3300, 6300],
+        "every 3 s while packets wait, then no more"
+    );
+    assert_eq!(solicited_at(&mesh, 0, target), vec![0, 3000, 6000]);
+    assert_eq!(mesh.nodes[0].engine.stats().tun_expired, 2);
+}
+
+#[test]
+fn seek_over_four_lossy_hops_finds_the_client_at_the_expected_rate() {
+    const SEEDS: u64 = 200;
+    const LOSS_PERMILLE: u32 = 200;
+    // One SEEK crosses four hops with (1 - 0.2)^4 = 41 %; with its repeat at 3.3 s, the packet
+    // arrives in 1 - 0.59^2 = 65 % of runs, and the repeat alone rescues 0.59 * 0.41 = 24 %.
+    // The bounds are 3 standard deviations below those, and above what a single SEEK gives.
+    const MIN_DELIVERED: u64 = SEEDS * 55 / 100;
+    const MIN_RESCUED: u64 = SEEDS * 15 / 100;
+    let (mut delivered, mut rescued) = (0, 0);
+    for seed in 0..SEEDS {
+        let params = Params {
+            routing_delay: Duration::from_millis(250),
+            loss_permille: LOSS_PERMILLE,
+            ..Params::default()
+        };
+        let mut mesh = Mesh::chain(5, params, 1000 + seed);
+        let mut inv = Invariants::new();
+        let target = v6("2001:db8:1::14");
+        let c = mesh.add_client(client_mac(14), vec![target]);
+        mesh.attach_silent(c, 4);
+        let packet = packet_to(target, 0);
+        mesh.input(0, Input::TunPacket(packet.clone()));
+        let arrived = run_noting_delivery(&mut mesh, Duration::from_secs(20), &mut inv);
+        let stats = mesh.nodes[0].engine.stats();
+        let seeks = seeks_by(&mesh, 0);
+        // Nothing on the client link is lost: the client is found exactly when a SEEK arrives.
+        let found = !solicited_at(&mesh, 4, target).is_empty();
+        assert_eq!(arrived.is_some(), found, "seed {seed}");
+        match arrived {
+            Some(at) => {
+                assert!(at < Instant::from_millis(5000), "seed {seed}: {at}");
+                assert_eq!(mesh.reinjected, vec![(0, packet)], "seed {seed}");
+                assert!(mesh.served_only_by(c, 4), "seed {seed}");
+                assert_eq!(stats.tun_expired, 0, "seed {seed}");
+                delivered += 1;
+                if seeks.len() == 2 {
+                    rescued += 1;
+                }
+            }
+            None => {
+                assert!(mesh.reinjected.is_empty(), "seed {seed}");
+                assert_eq!(stats.tun_expired, 1, "seed {seed}: dropped, not kept");
+                assert_eq!(
+                    seeks.len(),
+                    2,
+                    "seed {seed}: no SEEK once the packet is gone"
+                );
+            }
+        }
+    }
+    println!("lossy SEEK: {delivered}/{SEEDS} delivered, {rescued} by the repeat");
+    assert!(delivered >= MIN_DELIVERED, "{delivered}/{SEEDS} delivered");
+    assert!(
+        rescued >= MIN_RESCUED,
+        "{rescued}/{SEEDS} rescued by the repeat"
+    );
 }
 
 #[test]

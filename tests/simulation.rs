@@ -612,6 +612,125 @@ fn seek_over_four_lossy_hops_finds_the_client_at_the_expected_rate() {
 }
 
 #[test]
+fn two_seeks_for_two_addresses_50_ms_apart_both_cross_the_mesh() {
+    // C peers drop the second: their nonce is constant and their cache keys on it.
+    let mut mesh = Mesh::chain(4, Params::default(), 15);
+    let mut inv = Invariants::new();
+    let targets = [v6("2001:db8:1::15a"), v6("2001:db8:1::15b")];
+    let clients: Vec<usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| mesh.add_client(client_mac(15 + i), vec![*t]))
+        .collect();
+    for &c in &clients {
+        mesh.attach_silent(c, 3);
+    }
+    let packets: Vec<Vec<u8>> = targets.iter().map(|t| packet_to(*t, 0)).collect();
+    mesh.input(0, Input::TunPacket(packets[0].clone()));
+    settle(&mut mesh, Duration::from_millis(50), &mut inv);
+    mesh.input(0, Input::TunPacket(packets[1].clone()));
+    settle(&mut mesh, Duration::from_secs(10), &mut inv);
+
+    let origin = seeks_by(&mesh, 0);
+    let sought: Vec<Vec<Ipv6Addr>> = origin.iter().map(|s| parse_seek(&s.bytes).1).collect();
+    assert_eq!(sought, vec![vec![targets[0]], vec![targets[1]]]);
+    assert_ne!(
+        parse_seek(&origin[0].bytes).0.nonce,
+        parse_seek(&origin[1].bytes).0.nonce
+    );
+    for node in 1..4 {
+        let forwarded: Vec<Vec<u8>> = seeks_by(&mesh, node)
+            .iter()
+            .map(|s| s.bytes.clone())
+            .collect();
+        let ttl = 255 - node as u8;
+        let expected: Vec<Vec<u8>> = origin.iter().map(|s| with_ttl(&s.bytes, ttl)).collect();
+        assert_eq!(forwarded, expected, "node{node} forwards both, once each");
+    }
+    let expected: Vec<(usize, Vec<u8>)> = packets.iter().map(|p| (0, p.clone())).collect();
+    assert_eq!(mesh.reinjected, expected);
+    for &c in &clients {
+        assert!(mesh.served_only_by(c, 3), "client {c}");
+    }
+}
+
+#[test]
+fn a_c_peers_seeks_sharing_one_nonce_are_both_forwarded_but_an_exact_resend_is_not() {
+    let mut mesh = Mesh::chain(3, Params::default(), 16);
+    let mut inv = Invariants::new();
+    // A deployed C daemon outside the simulated mesh, next to node1, with its constant nonce.
+    let peer = v6("fd00:c::1");
+    let peer_link = v6("fe80::c");
+    let targets = [v6("2001:db8:1::16a"), v6("2001:db8:1::16b")];
+    let seeks: Vec<Vec<u8>> = targets
+        .iter()
+        .map(|t| {
+            Repr {
+                header: Header {
+                    ttl: 255,
+                    nonce: [0x00, 0x00, 0x55, 0xb6],
+                    sender: peer,
+                },
+                message: Message::Seek {
+                    addresses: vec![*t],
+                },
+            }
+            .to_bytes()
+        })
+        .collect();
+    assert_eq!(
+        seeks[0][..24],
+        seeks[1][..24],
+        "one (sender, nonce, type): a C peer's cache would drop the second"
+    );
+    mesh.receive_multicast(1, peer_link, seeks[0].clone());
+    settle(&mut mesh, Duration::from_millis(50), &mut inv);
+    mesh.receive_multicast(1, peer_link, seeks[1].clone());
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+
+    for node in 0..3 {
+        let ttl = if node == 1 { 254 } else { 253 };
+        let forwarded: Vec<Vec<u8>> = seeks_by(&mesh, node)
+            .iter()
+            .map(|s| s.bytes.clone())
+            .collect();
+        let expected: Vec<Vec<u8>> = seeks.iter().map(|s| with_ttl(s, ttl)).collect();
+        assert_eq!(forwarded, expected, "node{node} forwards both");
+        for target in targets {
+            assert_eq!(
+                solicited_at(&mesh, node, target).len(),
+                1,
+                "node{node} solicits {target}"
+            );
+        }
+    }
+
+    // The C peer's repeat is byte for byte the first SEEK: a duplicate, whatever its ttl.
+    let sent_before = mesh.sent.len();
+    let solicited_before = mesh.solicited.len();
+    let duplicates_before = mesh.nodes[1].engine.stats().intercom_duplicates;
+    mesh.receive_multicast(1, peer_link, with_ttl(&seeks[0], 200));
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+    assert_eq!(mesh.sent.len(), sent_before, "not forwarded again");
+    assert_eq!(
+        mesh.solicited.len(),
+        solicited_before,
+        "not solicited again"
+    );
+    assert_eq!(
+        mesh.nodes[1].engine.stats().intercom_duplicates,
+        duplicates_before + 1
+    );
+
+    // Remembered for 10 s only: after that the same bytes are news again.
+    settle(&mut mesh, Duration::from_secs(9), &mut inv);
+    mesh.receive_multicast(1, peer_link, seeks[0].clone());
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+    assert_eq!(seeks_by(&mesh, 1).len(), 3);
+    assert_eq!(solicited_at(&mesh, 1, targets[0]).len(), 2);
+}
+
+#[test]
 fn a_client_with_15_addresses_is_handed_over_with_all_of_them() {
     let mut mesh = Mesh::chain(2, Params::default(), 9);
     let mut inv = Invariants::new();

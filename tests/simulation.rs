@@ -4,9 +4,10 @@
 
 mod sim;
 
+use l3roamd::engine::Input;
 use l3roamd::time::{Duration, Instant};
-use l3roamd::wire::intercom::MessageType;
-use sim::{Mesh, Params, client_mac};
+use l3roamd::wire::intercom::{Header, Message, MessageType, Repr};
+use sim::{Mesh, Params, Sent, client_mac, node_ip};
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
@@ -346,6 +347,387 @@ fn seek_finds_a_silent_client_three_hops_away() {
         seeks.iter().any(|s| s.from == 2),
         "forwarded hop by hop to node3's neighbour"
     );
+}
+
+// ----- unknown destinations: SEEK across the mesh -----
+
+/// An IPv6 UDP packet from a host outside the mesh to `dst`; `tag` tells packets apart.
+fn packet_to(dst: Ipv6Addr, tag: u8) -> Vec<u8> {
+    let mut packet = vec![0x60, 0, 0, 0, 0, 1, 17, 64];
+    packet.extend_from_slice(&v6("2001:db8:5::1").octets());
+    packet.extend_from_slice(&dst.octets());
+    packet.push(tag);
+    packet
+}
+
+/// The SEEKs `node` put on the wire, originated or forwarded, in order.
+fn seeks_by(mesh: &Mesh, node: usize) -> Vec<&Sent> {
+    mesh.sent
+        .iter()
+        .filter(|s| s.from == node && s.kind == Some(MessageType::Seek))
+        .collect()
+}
+
+fn parse_seek(bytes: &[u8]) -> (Header, Vec<Ipv6Addr>) {
+    match Repr::parse(bytes) {
+        Ok(Repr {
+            header,
+            message: Message::Seek { addresses },
+        }) => (header, addresses),
+        other => panic!("not a SEEK: {other:?}"),
+    }
+}
+
+/// The same datagram as a forwarder would pass it on: only the ttl byte differs.
+fn with_ttl(bytes: &[u8], ttl: u8) -> Vec<u8> {
+    let mut copy = bytes.to_vec();
+    copy[1] = ttl;
+    copy
+}
+
+/// When (ms of virtual time) `node` solicited `target` on its client interface.
+fn solicited_at(mesh: &Mesh, node: usize, target: Ipv6Addr) -> Vec<u64> {
+    mesh.solicited
+        .iter()
+        .filter(|s| s.node == node && s.target == target)
+        .map(|s| s.at.as_millis())
+        .collect()
+}
+
+/// Runs for `d` with the invariants checked; returns when node0 first re-injected a packet.
+fn run_noting_delivery(mesh: &mut Mesh, d: Duration, inv: &mut Invariants) -> Option<Instant> {
+    let mut delivered = None;
+    mesh.run_for(d, &mut |m: &Mesh| {
+        inv.check(m);
+        if delivered.is_none() && m.reinjected.iter().any(|(node, _)| *node == 0) {
+            delivered = Some(m.now);
+        }
+    });
+    delivered
+}
+
+#[test]
+fn seek_crosses_five_hops_each_node_forwarding_it_once_with_the_ttl_one_lower() {
+    let mut mesh = Mesh::chain(6, Params::default(), 11);
+    let mut inv = Invariants::new();
+    let target = v6("2001:db8:1::11");
+    let c = mesh.add_client(client_mac(11), vec![target]);
+    mesh.attach_silent(c, 5);
+    let packets: Vec<Vec<u8>> = (0..3).map(|tag| packet_to(target, tag)).collect();
+    for packet in &packets {
+        mesh.input(0, Input::TunPacket(packet.clone()));
+        settle(&mut mesh, Duration::from_millis(10), &mut inv);
+    }
+    let delivered = run_noting_delivery(&mut mesh, Duration::from_secs(10), &mut inv)
+        .expect("the packets went out");
+
+    let expected: Vec<(usize, Vec<u8>)> = packets.iter().map(|p| (0, p.clone())).collect();
+    assert_eq!(
+        mesh.reinjected, expected,
+        "all three, once, in arrival order"
+    );
+    assert!(mesh.served_only_by(c, 5));
+
+    let origin = seeks_by(&mesh, 0);
+    assert_eq!(origin.len(), 1, "one SEEK for three packets: {origin:?}");
+    let origin = origin[0];
+    // 300 ms after the first packet; the route reached node0 before a repeat was due at 3.3 s.
+    assert_eq!(origin.at, Instant::from_millis(300));
+    assert!(origin.at < delivered && delivered < Instant::from_millis(3300));
+    let (header, addresses) = parse_seek(&origin.bytes);
+    assert_eq!(
+        (header.ttl, header.sender, addresses),
+        (255, node_ip(0), vec![target])
+    );
+
+    let mut previous_at = origin.at;
+    for node in 1..6 {
+        let seeks = seeks_by(&mesh, node);
+        assert_eq!(seeks.len(), 1, "node{node} forwards it exactly once");
+        let ttl = 255 - node as u8;
+        assert_eq!(seeks[0].bytes[1], ttl, "node{node}: ttl one lower per hop");
+        assert_eq!(
+            seeks[0].bytes,
+            with_ttl(&origin.bytes, ttl),
+            "node{node}: unchanged but for the ttl"
+        );
+        assert!(
+            seeks[0].at > previous_at,
+            "node{node} forwards after node{}",
+            node - 1
+        );
+        previous_at = seeks[0].at;
+    }
+    // Each inner node hears the SEEK from both sides: the second copy is the duplicate that
+    // stops it going back and forth; node0's own SEEK comes back from node1 and is dropped.
+    let stats: Vec<_> = mesh
+        .nodes
+        .iter()
+        .map(|n| n.engine.stats().clone())
+        .collect();
+    let seek_in: Vec<u64> = stats.iter().map(|s| s.seek_in).collect();
+    let duplicates: Vec<u64> = stats.iter().map(|s| s.intercom_duplicates).collect();
+    assert_eq!(seek_in, vec![0, 1, 1, 1, 1, 1]);
+    assert_eq!(duplicates, vec![0, 1, 1, 1, 1, 0]);
+    assert_eq!(stats[0].intercom_own, 1);
+    assert_eq!(stats[0].tun_expired, 0);
+}
+
+#[test]
+fn a_lost_seek_is_repeated_three_seconds_later_and_the_packet_still_arrives() {
+    // Four hops of 250 ms routing delay: a client found by the repeat at 3.3 s is routed at
+    // node0 by 4.3 s, before the packet's 5 s are up.
+    let params = Params {
+        routing_delay: Duration::from_millis(250),
+        ..Params::default()
+    };
+    let mut mesh = Mesh::chain(5, params, 12);
+    let mut inv = Invariants::new();
+    let target = v6("2001:db8:1::12");
+    let c = mesh.add_client(client_mac(12), vec![target]);
+    mesh.attach_silent(c, 4);
+    mesh.drop_next = vec![MessageType::Seek];
+    let packet = packet_to(target, 0);
+    mesh.input(0, Input::TunPacket(packet.clone()));
+    let delivered = run_noting_delivery(&mut mesh, Duration::from_secs(10), &mut inv)
+        .expect("the packet went out");
+
+    let origin = seeks_by(&mesh, 0);
+    let times: Vec<u64> = origin.iter().map(|s| s.at.as_millis()).collect();
+    assert_eq!(
+        times,
+        vec![300, 3300],
+        "the first was lost, the repeat came 3 s later"
+    );
+    let (first, second) = (
+        parse_seek(&origin[0].bytes).0,
+        parse_seek(&origin[1].bytes).0,
+    );
+    assert_ne!(first.nonce, second.nonce, "each emission is a new message");
+    for node in 1..5 {
+        let seeks = seeks_by(&mesh, node);
+        assert_eq!(seeks.len(), 1, "node{node} saw only the repeat");
+        assert_eq!(seeks[0].bytes, with_ttl(&origin[1].bytes, 255 - node as u8));
+    }
+    assert!(solicited_at(&mesh, 4, target).iter().all(|&t| t >= 3300));
+    assert!(
+        delivered > Instant::from_millis(3300) && delivered < Instant::from_millis(5000),
+        "{delivered}"
+    );
+    assert_eq!(mesh.reinjected, vec![(0, packet)]);
+    assert!(mesh.served_only_by(c, 4));
+    assert_eq!(mesh.nodes[0].engine.stats().tun_expired, 0);
+}
+
+#[test]
+fn undeliverable_packets_expire_after_five_seconds_and_then_the_seeking_stops() {
+    let mut mesh = Mesh::chain(3, Params::default(), 13);
+    let mut inv = Invariants::new();
+    // Nobody uses this address.
+    let target = v6("2001:db8:1::13");
+    mesh.input(0, Input::TunPacket(packet_to(target, 0)));
+    settle(&mut mesh, Duration::from_secs(2), &mut inv);
+    mesh.input(0, Input::TunPacket(packet_to(target, 1)));
+    let mut expired_at = Vec::new();
+    mesh.run_for(Duration::from_secs(60), &mut |m: &Mesh| {
+        inv.check(m);
+        let expired = m.nodes[0].engine.stats().tun_expired as usize;
+        if expired > expired_at.len() {
+            expired_at.push(m.now.as_millis());
+        }
+    });
+    // The purge runs at 5 s, then every second while a packet waits.
+    assert_eq!(expired_at, vec![5000, 7000]);
+    assert!(mesh.reinjected.is_empty());
+    let seeks: Vec<u64> = seeks_by(&mesh, 0)
+        .iter()
+        .map(|s| s.at.as_millis())
+        .collect();
+    assert_eq!(
+        seeks,
+        vec![300, 3300, 6300],
+        "every 3 s while packets wait, then no more"
+    );
+    assert_eq!(solicited_at(&mesh, 0, target), vec![0, 3000, 6000]);
+    assert_eq!(mesh.nodes[0].engine.stats().tun_expired, 2);
+}
+
+#[test]
+fn seek_over_four_lossy_hops_finds_the_client_at_the_expected_rate() {
+    const SEEDS: u64 = 200;
+    const LOSS_PERMILLE: u32 = 200;
+    // One SEEK crosses four hops with (1 - 0.2)^4 = 41 %; with its repeat at 3.3 s, the packet
+    // arrives in 1 - 0.59^2 = 65 % of runs, and the repeat alone rescues 0.59 * 0.41 = 24 %.
+    // The bounds are 3 standard deviations below those, and above what a single SEEK gives.
+    const MIN_DELIVERED: u64 = SEEDS * 55 / 100;
+    const MIN_RESCUED: u64 = SEEDS * 15 / 100;
+    let (mut delivered, mut rescued) = (0, 0);
+    for seed in 0..SEEDS {
+        let params = Params {
+            routing_delay: Duration::from_millis(250),
+            loss_permille: LOSS_PERMILLE,
+            ..Params::default()
+        };
+        let mut mesh = Mesh::chain(5, params, 1000 + seed);
+        let mut inv = Invariants::new();
+        let target = v6("2001:db8:1::14");
+        let c = mesh.add_client(client_mac(14), vec![target]);
+        mesh.attach_silent(c, 4);
+        let packet = packet_to(target, 0);
+        mesh.input(0, Input::TunPacket(packet.clone()));
+        let arrived = run_noting_delivery(&mut mesh, Duration::from_secs(20), &mut inv);
+        let stats = mesh.nodes[0].engine.stats();
+        let seeks = seeks_by(&mesh, 0);
+        // Nothing on the client link is lost: the client is found exactly when a SEEK arrives.
+        let found = !solicited_at(&mesh, 4, target).is_empty();
+        assert_eq!(arrived.is_some(), found, "seed {seed}");
+        match arrived {
+            Some(at) => {
+                assert!(at < Instant::from_millis(5000), "seed {seed}: {at}");
+                assert_eq!(mesh.reinjected, vec![(0, packet)], "seed {seed}");
+                assert!(mesh.served_only_by(c, 4), "seed {seed}");
+                assert_eq!(stats.tun_expired, 0, "seed {seed}");
+                delivered += 1;
+                if seeks.len() == 2 {
+                    rescued += 1;
+                }
+            }
+            None => {
+                assert!(mesh.reinjected.is_empty(), "seed {seed}");
+                assert_eq!(stats.tun_expired, 1, "seed {seed}: dropped, not kept");
+                assert_eq!(
+                    seeks.len(),
+                    2,
+                    "seed {seed}: no SEEK once the packet is gone"
+                );
+            }
+        }
+    }
+    println!("lossy SEEK: {delivered}/{SEEDS} delivered, {rescued} by the repeat");
+    assert!(delivered >= MIN_DELIVERED, "{delivered}/{SEEDS} delivered");
+    assert!(
+        rescued >= MIN_RESCUED,
+        "{rescued}/{SEEDS} rescued by the repeat"
+    );
+}
+
+#[test]
+fn two_seeks_for_two_addresses_50_ms_apart_both_cross_the_mesh() {
+    // C peers drop the second: their nonce is constant and their cache keys on it.
+    let mut mesh = Mesh::chain(4, Params::default(), 15);
+    let mut inv = Invariants::new();
+    let targets = [v6("2001:db8:1::15a"), v6("2001:db8:1::15b")];
+    let clients: Vec<usize> = targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| mesh.add_client(client_mac(15 + i), vec![*t]))
+        .collect();
+    for &c in &clients {
+        mesh.attach_silent(c, 3);
+    }
+    let packets: Vec<Vec<u8>> = targets.iter().map(|t| packet_to(*t, 0)).collect();
+    mesh.input(0, Input::TunPacket(packets[0].clone()));
+    settle(&mut mesh, Duration::from_millis(50), &mut inv);
+    mesh.input(0, Input::TunPacket(packets[1].clone()));
+    settle(&mut mesh, Duration::from_secs(10), &mut inv);
+
+    let origin = seeks_by(&mesh, 0);
+    let sought: Vec<Vec<Ipv6Addr>> = origin.iter().map(|s| parse_seek(&s.bytes).1).collect();
+    assert_eq!(sought, vec![vec![targets[0]], vec![targets[1]]]);
+    assert_ne!(
+        parse_seek(&origin[0].bytes).0.nonce,
+        parse_seek(&origin[1].bytes).0.nonce
+    );
+    for node in 1..4 {
+        let forwarded: Vec<Vec<u8>> = seeks_by(&mesh, node)
+            .iter()
+            .map(|s| s.bytes.clone())
+            .collect();
+        let ttl = 255 - node as u8;
+        let expected: Vec<Vec<u8>> = origin.iter().map(|s| with_ttl(&s.bytes, ttl)).collect();
+        assert_eq!(forwarded, expected, "node{node} forwards both, once each");
+    }
+    let expected: Vec<(usize, Vec<u8>)> = packets.iter().map(|p| (0, p.clone())).collect();
+    assert_eq!(mesh.reinjected, expected);
+    for &c in &clients {
+        assert!(mesh.served_only_by(c, 3), "client {c}");
+    }
+}
+
+#[test]
+fn a_c_peers_seeks_sharing_one_nonce_are_both_forwarded_but_an_exact_resend_is_not() {
+    let mut mesh = Mesh::chain(3, Params::default(), 16);
+    let mut inv = Invariants::new();
+    // A deployed C daemon outside the simulated mesh, next to node1, with its constant nonce.
+    let peer = v6("fd00:c::1");
+    let peer_link = v6("fe80::c");
+    let targets = [v6("2001:db8:1::16a"), v6("2001:db8:1::16b")];
+    let seeks: Vec<Vec<u8>> = targets
+        .iter()
+        .map(|t| {
+            Repr {
+                header: Header {
+                    ttl: 255,
+                    nonce: [0x00, 0x00, 0x55, 0xb6],
+                    sender: peer,
+                },
+                message: Message::Seek {
+                    addresses: vec![*t],
+                },
+            }
+            .to_bytes()
+        })
+        .collect();
+    assert_eq!(
+        seeks[0][..24],
+        seeks[1][..24],
+        "one (sender, nonce, type): a C peer's cache would drop the second"
+    );
+    mesh.receive_multicast(1, peer_link, seeks[0].clone());
+    settle(&mut mesh, Duration::from_millis(50), &mut inv);
+    mesh.receive_multicast(1, peer_link, seeks[1].clone());
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+
+    for node in 0..3 {
+        let ttl = if node == 1 { 254 } else { 253 };
+        let forwarded: Vec<Vec<u8>> = seeks_by(&mesh, node)
+            .iter()
+            .map(|s| s.bytes.clone())
+            .collect();
+        let expected: Vec<Vec<u8>> = seeks.iter().map(|s| with_ttl(s, ttl)).collect();
+        assert_eq!(forwarded, expected, "node{node} forwards both");
+        for target in targets {
+            assert_eq!(
+                solicited_at(&mesh, node, target).len(),
+                1,
+                "node{node} solicits {target}"
+            );
+        }
+    }
+
+    // The C peer's repeat is byte for byte the first SEEK: a duplicate, whatever its ttl.
+    let sent_before = mesh.sent.len();
+    let solicited_before = mesh.solicited.len();
+    let duplicates_before = mesh.nodes[1].engine.stats().intercom_duplicates;
+    mesh.receive_multicast(1, peer_link, with_ttl(&seeks[0], 200));
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+    assert_eq!(mesh.sent.len(), sent_before, "not forwarded again");
+    assert_eq!(
+        mesh.solicited.len(),
+        solicited_before,
+        "not solicited again"
+    );
+    assert_eq!(
+        mesh.nodes[1].engine.stats().intercom_duplicates,
+        duplicates_before + 1
+    );
+
+    // Remembered for 10 s only: after that the same bytes are news again.
+    settle(&mut mesh, Duration::from_secs(9), &mut inv);
+    mesh.receive_multicast(1, peer_link, seeks[0].clone());
+    settle(&mut mesh, Duration::from_secs(1), &mut inv);
+    assert_eq!(seeks_by(&mesh, 1).len(), 3);
+    assert_eq!(solicited_at(&mesh, 1, targets[0]).len(), 2);
 }
 
 #[test]

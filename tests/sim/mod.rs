@@ -122,6 +122,17 @@ pub struct Sent {
     pub at: Instant,
     pub from: usize,
     pub kind: Option<MessageType>,
+    /// As the node sent it: forwarding is judged by the ttl byte and the bytes around it.
+    pub bytes: Vec<u8>,
+}
+
+/// One NS or ARP request a node put on its client interface.
+#[derive(Clone, Debug)]
+pub struct Solicited {
+    pub at: Instant,
+    pub node: usize,
+    /// Internal (16-byte) form; IPv4 targets in ::ffff:0:0/96.
+    pub target: Ipv6Addr,
 }
 
 pub struct Mesh {
@@ -136,6 +147,7 @@ pub struct Mesh {
     announcements: BTreeMap<(usize, Ipv6Addr), Vec<Announced>>,
     hops: Vec<Vec<u32>>,
     pub sent: Vec<Sent>,
+    pub solicited: Vec<Solicited>,
     pub reinjected: Vec<(usize, Vec<u8>)>,
     /// ICMP errors sent by each node: (node, destination, message).
     pub icmp_errors: Vec<(usize, IpAddr, Vec<u8>)>,
@@ -225,6 +237,7 @@ impl Mesh {
             announcements: BTreeMap::new(),
             hops,
             sent: Vec::new(),
+            solicited: Vec::new(),
             reinjected: Vec::new(),
             icmp_errors: Vec::new(),
             prefix,
@@ -429,6 +442,18 @@ impl Mesh {
         }
         self.nodes[node].engine.handle_input(self.now, input);
         self.drain(node);
+    }
+
+    /// Hands `node` a datagram as if it had arrived by multicast on its mesh interface from
+    /// `src`: a peer outside the simulated mesh, such as a C daemon with its own nonces.
+    pub fn receive_multicast(&mut self, node: usize, src: Ipv6Addr, bytes: Vec<u8>) {
+        let datagram = Datagram {
+            src,
+            dst: intercom::GROUP,
+            ifindex: MESH_IF,
+            bytes,
+        };
+        self.input(node, Input::Intercom(datagram));
     }
 
     fn dispatch(&mut self, event: Event) {
@@ -740,6 +765,7 @@ impl Mesh {
             at: self.now,
             from,
             kind,
+            bytes: bytes.clone(),
         };
         match dst {
             Destination::Multicast { .. } => {
@@ -820,6 +846,11 @@ impl Mesh {
             Solicitation::Neighbour { target, .. } => (target, true),
             Solicitation::Arp { target, .. } => (V4::map(target), false),
         };
+        self.solicited.push(Solicited {
+            at: self.now,
+            node,
+            target,
+        });
         let Some(client) = self
             .clients
             .iter_mut()

@@ -667,6 +667,58 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
     let r2 = mesh.counters("r2");
     assert_eq!((r2["icmp_errors_out"], r2["tun_expired"]), (2, 2), "{r2:?}");
 
+    // Client prefixes added and removed at run time get and lose their route into the tun.
+    let tun_routes = |mesh: &Mesh| {
+        let v6 = mesh.sh(
+            "r2",
+            &[
+                "ip", "-6", "route", "show", "dev", "l3roam0", "proto", "158",
+            ],
+        );
+        let v4 = mesh.sh(
+            "r2",
+            &[
+                "ip", "-4", "route", "show", "dev", "l3roam0", "proto", "158",
+            ],
+        );
+        format!("{v6}{v4}")
+    };
+    for prefix in ["2001:db8:77::/64", "10.77.0.0/16"] {
+        let reply = mesh.control("r2", &format!("add_prefix {prefix}"));
+        assert!(reply.contains(prefix), "add_prefix {prefix}: {reply}");
+    }
+    must(
+        "add_prefix installs the tun routes",
+        eventually(Duration::from_secs(2), || {
+            let routes = tun_routes(&mesh);
+            let v4_shown = [
+                "10.77.0.0/16 scope link metric 1024",
+                "10.77.0.0/16 metric 1024",
+            ];
+            if routes.contains("2001:db8:77::/64 metric 1024")
+                && v4_shown.iter().any(|shown| routes.contains(shown))
+            {
+                Ok(())
+            } else {
+                Err(routes)
+            }
+        }),
+    );
+    for prefix in ["2001:db8:77::/64", "10.77.0.0/16"] {
+        mesh.control("r2", &format!("del_prefix {prefix}"));
+    }
+    must(
+        "del_prefix removes the tun routes",
+        eventually(Duration::from_secs(2), || {
+            let routes = tun_routes(&mesh);
+            if routes.contains(":77::") || routes.contains("10.77.") {
+                Err(routes)
+            } else {
+                Ok(())
+            }
+        }),
+    );
+
     let flood_start = Instant::now();
     let flood = flood_unknown_destinations(mesh.ns("srv"), FLOOD_DESTINATIONS);
     // The control socket keeps answering while the flood lasts and its packets expire.

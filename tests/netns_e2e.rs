@@ -567,13 +567,14 @@ fn f_a_silent_client_is_found_by_seek_and_its_waiting_packets_arrive() {
         );
         let before = echo_requests_at_client(&mesh, family);
         let start = Instant::now();
-        // Three echo requests 200 ms apart, then up to 8 s for the replies: all three reach
-        // r2's tun before any host route exists and wait there.
+        // Three echo requests 100 ms apart, then up to 8 s for the replies: all three reach
+        // r2's tun before its first SEEK (300 ms after the first), so before anyone can know
+        // the client, and wait there.
         let out = mesh
             .cmd(
                 "srv",
                 &[
-                    "ping", family, "-n", "-c", "3", "-i", "0.2", "-W", "8", &addr,
+                    "ping", family, "-n", "-c", "3", "-i", "0.1", "-W", "8", &addr,
                 ],
             )
             .output()

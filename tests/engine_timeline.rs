@@ -1151,6 +1151,62 @@ fn seek_origination_is_limited_to_20_per_second_and_the_rest_wait_for_a_slot() {
 }
 
 #[test]
+fn waiting_packets_are_bounded_per_destination_in_destinations_and_in_bytes() {
+    use l3roamd::engine::stats::Stats;
+    let counts = |s: &Stats| {
+        (
+            s.limit_queue_packets,
+            s.limit_queue_destinations,
+            s.limit_queue_bytes,
+        )
+    };
+    let mut h = Harness::new();
+    for _ in 0..65 {
+        h.input(
+            0,
+            Input::TunPacket(udp6("2001:db8:2::2", "2001:db8:1::1:0", 0)),
+        );
+    }
+    assert_eq!(
+        counts(h.engine.stats()),
+        (1, 0, 0),
+        "64 packets per destination"
+    );
+    for i in 1..=256 {
+        let dst = format!("2001:db8:1::1:{i:x}");
+        h.input(0, Input::TunPacket(udp6("2001:db8:2::2", &dst, 0)));
+    }
+    assert_eq!(counts(h.engine.stats()), (1, 1, 0), "256 destinations");
+
+    let mut h = Harness::new();
+    // Jumbo packets (the tun's MTU is 9000): 116 of them fit in 1 MiB, the 117th does not.
+    for i in 0..117 {
+        let dst = format!("2001:db8:1::2:{:x}", i / 64);
+        h.input(0, Input::TunPacket(udp6("2001:db8:2::2", &dst, 8952)));
+    }
+    assert_eq!(counts(h.engine.stats()), (0, 0, 1), "1 MiB in all");
+    // Whatever was queued leaves whole, in order, when the route appears.
+    let out = h.input(
+        10,
+        Input::Route(RouteEvent {
+            dst: "2001:db8:1::2:0".parse().unwrap(),
+            prefix_len: 128,
+            table: 254,
+            protocol: 42,
+            kind: RouteKind::Unicast,
+            metric: 1024,
+            ifindex: Some(MESH_A),
+            deleted: false,
+        }),
+    );
+    assert_eq!(out.len(), 64);
+    assert!(
+        out.iter()
+            .all(|o| matches!(o, Output::Reinject(p) if p.len() == 9000))
+    );
+}
+
+#[test]
 fn multicast_and_out_of_prefix_tun_packets_are_dropped_without_queueing() {
     let mut h = Harness::new();
     for dst in ["ff02::1", "2001:db8:99::1"] {

@@ -753,7 +753,7 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
     );
     assert!(peak < FLOOD_PEAK_RSS_KIB, "r2 peak RSS {peak} KiB");
     assert!(
-        r2["limit_queue"] > 0,
+        r2["limit_queue_destinations"] > 0,
         "the destination limit was never hit: {r2:?}"
     );
     let seeks_allowed = (20.0 * (flood_secs + 1.0)) as u64 + 2;

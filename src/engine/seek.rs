@@ -80,14 +80,18 @@ impl Engine {
             return;
         }
         let now = self.now;
-        let full = self.seek_bytes + packet.len() > MAX_QUEUED_BYTES
-            || (!self.seeks.contains_key(&addr) && self.seeks.len() >= MAX_DESTINATIONS)
-            || self
-                .seeks
-                .get(&addr)
-                .is_some_and(|s| s.packets.len() >= MAX_PACKETS_PER_DESTINATION);
-        if full {
-            self.stats.limit_queue += 1;
+        let waiting = self.seeks.get(&addr).map(|s| s.packets.len());
+        let limit = if waiting.is_none() && self.seeks.len() >= MAX_DESTINATIONS {
+            Some(&mut self.stats.limit_queue_destinations)
+        } else if waiting.is_some_and(|n| n >= MAX_PACKETS_PER_DESTINATION) {
+            Some(&mut self.stats.limit_queue_packets)
+        } else if self.seek_bytes + packet.len() > MAX_QUEUED_BYTES {
+            Some(&mut self.stats.limit_queue_bytes)
+        } else {
+            None
+        };
+        if let Some(counter) = limit {
+            *counter += 1;
             return;
         }
         self.seek_bytes += packet.len();

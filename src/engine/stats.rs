@@ -31,7 +31,12 @@ pub struct Stats {
     pub clients_expired: u64,
     pub limit_clients: u64,
     pub limit_addresses: u64,
-    pub limit_queue: u64,
+    /// A packet for one more destination than the queues take.
+    pub limit_queue_destinations: u64,
+    /// One more packet than a destination's queue takes.
+    pub limit_queue_packets: u64,
+    /// A packet that would take the queued bytes over their bound.
+    pub limit_queue_bytes: u64,
     pub limit_old_clients: u64,
     pub limit_dad_probes: u64,
     pub limit_prefixes: u64,

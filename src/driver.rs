@@ -6,6 +6,7 @@
 //! engine's due timers, then arm the one timerfd for the next deadline.
 
 use crate::config::Config;
+use crate::engine::stats::SystemCounters;
 use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Link, Output, Solicitation};
 use crate::sys::control::{Connection, ControlServer, Progress};
 use crate::sys::icmp_error::IcmpErrorSockets;
@@ -112,7 +113,7 @@ pub struct Driver {
     links: BTreeMap<u32, Link>,
     synced: bool,
     stopping: bool,
-    dropped_frames: u64,
+    counters: SystemCounters,
 }
 
 /// Runs the daemon until TERM or INT; an error is fatal (exit status 1).
@@ -222,7 +223,7 @@ impl Driver {
             links: BTreeMap::new(),
             synced: false,
             stopping: false,
-            dropped_frames: 0,
+            counters: SystemCounters::default(),
         };
         driver.perform_outputs();
         Ok(driver)
@@ -331,6 +332,9 @@ impl Driver {
                 _ => {}
             }
             let control = matches!(input, Input::Control { .. });
+            if control {
+                self.engine.set_system_counters(self.counters);
+            }
             self.engine.handle_input(self.now, input);
             self.perform_outputs();
             if sockets_may_change || control {
@@ -456,6 +460,7 @@ impl Driver {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 log::debug!("intercom send buffer full: datagram to {addr} dropped");
+                self.counters.intercom_send_dropped += 1;
             }
             Err(e) => match dst {
                 Destination::Unicast(dst) => {
@@ -564,7 +569,7 @@ impl Driver {
             self.mesh.len(),
             self.node_clients.len(),
             self.conns.len(),
-            self.dropped_frames
+            self.counters.frames_dropped
         );
     }
 
@@ -607,12 +612,11 @@ impl Driver {
             return;
         };
         let result = match token {
-            SNOOP_NS => side
-                .ns
-                .as_ref()
-                .map_or(Ok(()), |s| s.read(inputs, &mut self.dropped_frames)),
-            SNOOP_ARP => side.arp.read(inputs, &mut self.dropped_frames),
-            _ => side.ndp.read(inputs, &mut self.dropped_frames),
+            SNOOP_NS => side.ns.as_ref().map_or(Ok(()), |s| {
+                s.read(inputs, &mut self.counters.frames_dropped)
+            }),
+            SNOOP_ARP => side.arp.read(inputs, &mut self.counters.frames_dropped),
+            _ => side.ndp.read(inputs, &mut self.counters.frames_dropped),
         };
         if let Err(e) = result {
             // §13.4: an error on one socket re-opens that socket only.
@@ -638,6 +642,7 @@ impl Driver {
             };
             if self.conns.len() >= MAX_CONNECTIONS {
                 log::debug!("too many control connections: one refused");
+                self.counters.control_refused += 1;
                 continue;
             }
             self.next_conn += 1;

@@ -442,6 +442,8 @@ impl World {
                 render_prefixes(self.v4.prefix().addr(), &addrs)
             }
             Command::GetMeshifs => render_meshifs(&self.meshifs),
+            // New: the C daemon has no counters to compare with.
+            Command::GetStats => l3roamd::engine::stats::Stats::default().to_json(),
             Command::AddMeshif(_) | Command::DelMeshif(_) | Command::Verbosity(_) => String::new(),
             Command::AddPrefix { text, .. } => render_added_prefix(&text),
             Command::DelPrefix { text, .. } => render_deleted_prefix(&text),

@@ -1107,6 +1107,44 @@ fn expired_packets_get_one_unreachable_per_source_and_second() {
         (3, 2, 1)
     );
     h.assert_idle();
+    let reply = h.say("get_stats");
+    assert!(
+        reply.contains(
+            r#""unknown_destinations": { "dropped": 0, "expired": 3, "reinjected": 0, "icmp_errors": 2 }"#
+        ),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(r#""icmp_errors": 1, "#),
+        "the limit: {reply}"
+    );
+    assert!(
+        reply.contains(r#""intercom_out": { "seek": 6, "#),
+        "{reply}"
+    );
+    assert_json_object_of_numbers(&reply);
+}
+
+/// `{ "group": { "name": number, ... }, ... }` and nothing else: what `get_stats` promises.
+fn assert_json_object_of_numbers(reply: &str) {
+    let inner = reply
+        .strip_prefix("{ ")
+        .and_then(|r| r.strip_suffix(" }"))
+        .unwrap_or_else(|| panic!("not an object: {reply}"));
+    let mut groups = 0;
+    for group in inner.split(" }, ") {
+        let (name, fields) = group.split_once(": { ").expect("a group");
+        assert!(name.starts_with('"') && name.ends_with('"'), "{name}");
+        for field in fields.trim_end_matches(" }").split(", ") {
+            let (key, value) = field.split_once(": ").expect("a field");
+            assert!(key.starts_with('"') && key.ends_with('"'), "{key}");
+            value
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{field} in {reply}"));
+        }
+        groups += 1;
+    }
+    assert_eq!(groups, 10, "{reply}");
 }
 
 #[test]

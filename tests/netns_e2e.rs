@@ -766,6 +766,15 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
     let errors_allowed = (10.0 * (flood_secs + 1.0)) as u64 + 2;
     assert!(r2["icmp_errors_out"] <= errors_allowed, "{r2:?}");
 
+    // The same counters through the control socket, the driver's among them.
+    let stats = mesh.control("r2", "get_stats");
+    assert!(
+        stats.starts_with("{ \"intercom_in\": { ")
+            && stats.contains("\"client_frames\": { \"dropped\": ")
+            && !stats.contains("\"queue_destinations\": 0,"),
+        "{stats}"
+    );
+
     // And the mesh still serves a real client.
     announce_client(&mut mesh, NEW_CLIENT_BOUND);
     server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);

@@ -19,6 +19,10 @@ impl Engine {
                 let text = self.render_clients();
                 self.reply(conn, text);
             }
+            Command::GetStats => {
+                let text = self.stats.to_json();
+                self.reply(conn, text);
+            }
             Command::GetPrefixes => {
                 let prefixes: Vec<_> = self.prefixes.iter().map(|p| p.internal.addr()).collect();
                 let text = control::render_prefixes(self.cfg.v4_mapping.prefix().addr(), &prefixes);

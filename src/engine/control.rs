@@ -154,6 +154,8 @@ impl Verbosity {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     GetClients,
+    /// New: every counter as JSON.
+    GetStats,
     GetPrefixes,
     GetMeshifs,
     AddMeshif(String),
@@ -198,6 +200,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::GetClients => "get_clients",
+            Command::GetStats => "get_stats",
             Command::GetPrefixes => "get_prefixes",
             Command::GetMeshifs => "get_meshifs",
             Command::AddMeshif(_) => "add_meshif",
@@ -318,6 +321,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
 
     match name {
         b"get_clients" => Ok(Command::GetClients),
+        b"get_stats" => Ok(Command::GetStats),
         b"get_prefixes" => Ok(Command::GetPrefixes),
         b"get_meshifs" => Ok(Command::GetMeshifs),
         b"add_meshif" => interface_arg(arg()).map(Command::AddMeshif).map_err(Error),
@@ -691,6 +695,7 @@ mod tests {
     #[test]
     fn parses_commands_without_arguments() {
         assert_eq!(parse_command(b"get_clients"), Ok(Command::GetClients));
+        assert_eq!(parse_command(b"get_stats"), Ok(Command::GetStats));
         assert_eq!(parse_command(b"get_prefixes"), Ok(Command::GetPrefixes));
         assert_eq!(parse_command(b"get_meshifs"), Ok(Command::GetMeshifs));
         // Surrounding blanks and surplus tokens are ignored.

@@ -239,6 +239,7 @@ impl Engine {
             Due::Later(at) => self.timers.set(TimerKey::Claim(mac), Some(at)),
             Due::Send { dst, bytes, next } => {
                 self.stats.claim_out += 1;
+                self.stats.claim_retries += 1;
                 self.send_unicast(dst, bytes);
                 self.timers.set(TimerKey::Claim(mac), Some(next));
             }
@@ -317,11 +318,13 @@ impl Engine {
             Due::Later(at) => self.timers.set(TimerKey::Info(mac), Some(at)),
             Due::Send { dst, bytes, next } => {
                 self.stats.info_out += 1;
+                self.stats.info_retries += 1;
                 self.send_unicast(dst, bytes);
                 self.timers.set(TimerKey::Info(mac), Some(next));
             }
             // Out of transmissions without an ACK: dropped silently, as deployed peers do.
             Due::Exhausted => {
+                self.stats.infos_unacked += 1;
                 self.infos.remove(&mac);
             }
         }

@@ -282,6 +282,11 @@ impl Engine {
         &self.stats
     }
 
+    /// The system layer's counters, so that `get_stats` reports them with the engine's.
+    pub fn set_system_counters(&mut self, counters: stats::SystemCounters) {
+        self.stats.system = counters;
+    }
+
     /// Clients currently served here, in order of first detection.
     pub fn client_macs(&self) -> Vec<MacAddr> {
         let mut macs: Vec<(u64, MacAddr)> = self.clients.values().map(|c| (c.seq, c.mac)).collect();

@@ -26,6 +26,11 @@ pub struct Stats {
     pub handovers_in: u64,
     pub handovers_out: u64,
     pub claim_timeouts: u64,
+    /// CLAIM and INFO copies after the first of their cycle.
+    pub claim_retries: u64,
+    pub info_retries: u64,
+    /// INFO cycles that ran out of copies without an ACK.
+    pub infos_unacked: u64,
     pub liveness_probes: u64,
     pub liveness_purges: u64,
     pub clients_expired: u64,
@@ -50,6 +55,123 @@ pub struct Stats {
     pub reinjected: u64,
     pub kernel_failures: u64,
     pub control_errors: u64,
+    /// What the driver counts: the engine only reports it.
+    pub system: SystemCounters,
+}
+
+/// Counters of the system layer, handed to the engine so that `get_stats` shows them too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SystemCounters {
+    /// Frames on the client interface that did not parse (packet and ICMPv6 sockets).
+    pub frames_dropped: u64,
+    /// Control connections refused because the limit was reached.
+    pub control_refused: u64,
+    /// Intercom datagrams the kernel's send buffer had no room for.
+    pub intercom_send_dropped: u64,
+}
+
+impl Stats {
+    /// The `get_stats` reply: every counter, grouped, as one line of JSON.
+    pub fn to_json(&self) -> String {
+        let groups: [(&str, Vec<(&str, u64)>); 10] = [
+            (
+                "intercom_in",
+                vec![
+                    ("seek", self.seek_in),
+                    ("claim", self.claim_in),
+                    ("info", self.info_in),
+                    ("ack", self.ack_in),
+                ],
+            ),
+            (
+                "intercom_out",
+                vec![
+                    ("seek", self.seek_out),
+                    ("seek_forwarded", self.seek_forwarded),
+                    ("claim", self.claim_out),
+                    ("info", self.info_out),
+                    ("ack", self.ack_out),
+                    ("claim_retries", self.claim_retries),
+                    ("info_retries", self.info_retries),
+                    ("send_failures", self.intercom_send_failures),
+                    ("send_buffer_full", self.system.intercom_send_dropped),
+                ],
+            ),
+            (
+                "intercom_dropped",
+                vec![
+                    ("malformed", self.intercom_malformed),
+                    ("not_for_us", self.intercom_not_for_us),
+                    ("own", self.intercom_own),
+                    ("duplicate", self.intercom_duplicates),
+                    ("claim_for_unknown_client", self.claims_for_unknown_clients),
+                    ("unexpected_info", self.infos_ignored),
+                    ("unexpected_ack", self.acks_ignored),
+                ],
+            ),
+            (
+                "handovers",
+                vec![
+                    ("in", self.handovers_in),
+                    ("out", self.handovers_out),
+                    ("claim_timeouts", self.claim_timeouts),
+                    ("infos_unacked", self.infos_unacked),
+                ],
+            ),
+            (
+                "clients",
+                vec![
+                    ("liveness_probes", self.liveness_probes),
+                    ("liveness_purges", self.liveness_purges),
+                    ("expired", self.clients_expired),
+                ],
+            ),
+            (
+                "unknown_destinations",
+                vec![
+                    ("dropped", self.tun_dropped),
+                    ("expired", self.tun_expired),
+                    ("reinjected", self.reinjected),
+                    ("icmp_errors", self.icmp_errors_out),
+                ],
+            ),
+            (
+                "limits",
+                vec![
+                    ("clients", self.limit_clients),
+                    ("addresses", self.limit_addresses),
+                    ("old_clients", self.limit_old_clients),
+                    ("queue_destinations", self.limit_queue_destinations),
+                    ("queue_packets", self.limit_queue_packets),
+                    ("queue_bytes", self.limit_queue_bytes),
+                    ("seeks", self.limit_seeks),
+                    ("icmp_errors", self.limit_icmp_errors),
+                    ("dad_probes", self.limit_dad_probes),
+                    ("prefixes", self.limit_prefixes),
+                    ("mesh_ifs", self.limit_mesh_ifs),
+                    ("deferred", self.limit_deferred),
+                    ("control_connections", self.system.control_refused),
+                ],
+            ),
+            ("kernel", vec![("failures", self.kernel_failures)]),
+            ("control", vec![("errors", self.control_errors)]),
+            (
+                "client_frames",
+                vec![("dropped", self.system.frames_dropped)],
+            ),
+        ];
+        let body: Vec<String> = groups
+            .iter()
+            .map(|(group, counters)| {
+                let fields: Vec<String> = counters
+                    .iter()
+                    .map(|(name, value)| format!("\"{name}\": {value}"))
+                    .collect();
+                format!("\"{group}\": {{ {} }}", fields.join(", "))
+            })
+            .collect();
+        format!("{{ {} }}", body.join(", "))
+    }
 }
 
 /// Lets through at most `BURST` log lines per `WINDOW`, so a hostile neighbour cannot flood

@@ -982,19 +982,7 @@ fn unknown_destinations_wait_seek_after_300_ms_and_are_reinjected_in_order() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(local, vec![3000]);
-    let out = h.input(
-        4000,
-        Input::Route(RouteEvent {
-            dst: "2001:db8:1::99".parse().unwrap(),
-            prefix_len: 128,
-            table: 254,
-            protocol: 42,
-            kind: RouteKind::Unicast,
-            metric: 1024,
-            ifindex: Some(MESH_A),
-            deleted: false,
-        }),
-    );
+    let out = h.input(4000, babel_route("2001:db8:1::99", 1024));
     assert_eq!(
         out,
         vec![Output::Reinject(packet(1)), Output::Reinject(packet(2))]
@@ -1008,19 +996,7 @@ fn unknown_destinations_expire_after_5_s_and_infinite_metric_routes_do_not_count
     p[0] = 0x60;
     p[24..40].copy_from_slice(&ip("2001:db8:1::99").octets());
     h.input(0, Input::TunPacket(p));
-    let out = h.input(
-        1000,
-        Input::Route(RouteEvent {
-            dst: "2001:db8:1::99".parse().unwrap(),
-            prefix_len: 128,
-            table: 254,
-            protocol: 42,
-            kind: RouteKind::Unicast,
-            metric: 0xffff,
-            ifindex: None,
-            deleted: false,
-        }),
-    );
+    let out = h.input(1000, babel_route("2001:db8:1::99", 0xffff));
     assert!(out.is_empty());
     h.run_until(5000);
     assert_eq!(h.engine.stats().tun_expired, 1);
@@ -1224,19 +1200,7 @@ fn waiting_packets_are_bounded_per_destination_in_destinations_and_in_bytes() {
     }
     assert_eq!(counts(h.engine.stats()), (0, 0, 1), "1 MiB in all");
     // Whatever was queued leaves whole, in order, when the route appears.
-    let out = h.input(
-        10,
-        Input::Route(RouteEvent {
-            dst: "2001:db8:1::2:0".parse().unwrap(),
-            prefix_len: 128,
-            table: 254,
-            protocol: 42,
-            kind: RouteKind::Unicast,
-            metric: 1024,
-            ifindex: Some(MESH_A),
-            deleted: false,
-        }),
-    );
+    let out = h.input(10, babel_route("2001:db8:1::2:0", 1024));
     assert_eq!(out.len(), 64);
     assert!(
         out.iter()
@@ -1523,6 +1487,20 @@ fn prefixes_and_mesh_interfaces_added_at_run_time_are_bounded() {
         "",
         "an existing name is still a silent no-op"
     );
+}
+
+/// A /128 that babeld (protocol 42) installed towards another node, at `metric`.
+fn babel_route(dst: &str, metric: u32) -> Input {
+    Input::Route(RouteEvent {
+        dst: dst.parse().unwrap(),
+        prefix_len: 128,
+        table: 254,
+        protocol: 42,
+        kind: RouteKind::Unicast,
+        metric,
+        ifindex: Some(MESH_A),
+        deleted: false,
+    })
 }
 
 fn proto158(dst: &str, ifindex: u32, deleted: bool) -> Input {

@@ -218,6 +218,17 @@ fn intercoms(outputs: &[Output]) -> Vec<(Destination, Repr)> {
         .collect()
 }
 
+/// When intercom multicast went out on `ifindex`, one entry per datagram.
+fn multicast_times(outputs: &[(u64, Output)], ifindex: u32) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter(|(_, o)| {
+            matches!(o, Output::Intercom { dst: Destination::Multicast { ifindex: i }, .. } if *i == ifindex)
+        })
+        .map(|(t, _)| *t)
+        .collect()
+}
+
 fn kernel_ops(outputs: &[Output]) -> Vec<KernelOp> {
     outputs
         .iter()
@@ -962,20 +973,7 @@ fn unknown_destinations_wait_seek_after_300_ms_and_are_reinjected_in_order() {
     ));
     h.input(100, Input::TunPacket(packet(2)));
     let seeks = h.run_until(3400);
-    let seek_times: Vec<u64> = seeks
-        .iter()
-        .filter(|(_, o)| {
-            matches!(
-                o,
-                Output::Intercom {
-                    dst: Destination::Multicast { ifindex: MESH_A },
-                    ..
-                }
-            )
-        })
-        .map(|(t, _)| *t)
-        .collect();
-    assert_eq!(seek_times, vec![300, 3300]);
+    assert_eq!(multicast_times(&seeks, MESH_A), vec![300, 3300]);
     let local: Vec<u64> = seeks
         .iter()
         .filter(|(_, o)| matches!(o, Output::Solicit(_)))
@@ -1144,20 +1142,7 @@ fn seek_origination_is_limited_to_20_per_second_and_the_rest_wait_for_a_slot() {
         let dst = format!("2001:db8:1::{:x}", 0x100 + i);
         h.input(0, Input::TunPacket(udp6("2001:db8:2::2", &dst, 0)));
     }
-    let outputs = h.run_until(2000);
-    let seek_times: Vec<u64> = outputs
-        .iter()
-        .filter(|(_, o)| {
-            matches!(
-                o,
-                Output::Intercom {
-                    dst: Destination::Multicast { ifindex: MESH_A },
-                    ..
-                }
-            )
-        })
-        .map(|(t, _)| *t)
-        .collect();
+    let seek_times = multicast_times(&h.run_until(2000), MESH_A);
     assert_eq!(seek_times.len(), 30, "{seek_times:?}");
     assert!(seek_times[..20].iter().all(|t| *t == 300));
     assert!(seek_times[20..].iter().all(|t| *t == 1300));

@@ -9,7 +9,7 @@ use l3roamd::time::{Duration, Instant};
 use l3roamd::wire::intercom::{Header, Message, MessageType, Repr};
 use sim::{Mesh, Params, Sent, client_mac, node_ip};
 use std::collections::BTreeMap;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 
 /// How long a node may keep serving a client that left it without anyone claiming it: the
 /// kernel's neighbour ageing (30 s to PROBE) plus the 120 s removal timer, with margin.
@@ -550,6 +550,14 @@ fn undeliverable_packets_expire_after_five_seconds_and_then_the_seeking_stops() 
     );
     assert_eq!(solicited_at(&mesh, 0, target), vec![0, 3000, 6000]);
     assert_eq!(mesh.nodes[0].engine.stats().tun_expired, 2);
+    // Two seconds apart, so the per-source limit lets both errors go to the sender.
+    let errors: Vec<(usize, IpAddr)> = mesh
+        .icmp_errors
+        .iter()
+        .map(|(n, dst, _)| (*n, *dst))
+        .collect();
+    let sender = IpAddr::V6(v6("2001:db8:5::1"));
+    assert_eq!(errors, vec![(0, sender), (0, sender)]);
 }
 
 #[test]

@@ -490,36 +490,31 @@ impl Mesh {
         lines
     }
 
-    /// The daemon's counters on `router`, from the line SIGUSR1 makes it log.
-    pub fn counters(&mut self, router: &str) -> BTreeMap<String, u64> {
-        let log = self.daemons[router].log.clone();
-        let lines_with_counters = || {
-            fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .filter(|line| line.contains("counters: "))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        };
-        let before = lines_with_counters().len();
-        self.signal_daemon(router, Signal::SIGUSR1);
-        let (line, _) = eventually(Duration::from_secs(5), || {
-            let lines = lines_with_counters();
-            lines
-                .get(before)
-                .cloned()
-                .ok_or_else(|| format!("no counters logged by {router} after SIGUSR1"))
-        })
-        .unwrap_or_else(|err| panic!("{err}"));
-        let inside = line.split_once('{').map_or("", |(_, rest)| rest);
-        inside
-            .trim_end_matches(['}', ' '])
-            .split(", ")
-            .filter_map(|pair| {
-                let (name, value) = pair.split_once(": ")?;
-                Some((name.trim().to_string(), value.trim().parse().ok()?))
-            })
-            .collect()
+    /// The daemon's counters on `router`, by `group.name` as `get_stats` reports them.
+    pub fn counters(&self, router: &str) -> BTreeMap<String, u64> {
+        let reply = self.control(router, "get_stats");
+        let mut counters = BTreeMap::new();
+        let inner = reply.trim().trim_start_matches('{').trim_end_matches('}');
+        for group in inner.split(" }, ") {
+            let Some((name, fields)) = group.split_once(": { ") else {
+                panic!("get_stats on {router}: not a group: {group:?} in {reply}");
+            };
+            for field in fields.trim_end_matches([' ', '}']).split(", ") {
+                let parsed = field
+                    .split_once(": ")
+                    .and_then(|(key, value)| Some((key, value.parse::<u64>().ok()?)));
+                let Some((key, value)) = parsed else {
+                    panic!("get_stats on {router}: not a counter: {field:?} in {reply}");
+                };
+                let key = format!(
+                    "{}.{}",
+                    name.trim().trim_matches('"'),
+                    key.trim_matches('"')
+                );
+                counters.insert(key, value);
+            }
+        }
+        counters
     }
 
     /// The daemon's peak resident memory on `router` (VmHWM), in KiB.

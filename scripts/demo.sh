@@ -91,7 +91,8 @@ trap 'exit 143' TERM
 bash "$mesh" up "$logs" --owner $$
 # shellcheck disable=SC1091
 . "$logs/mesh.env"
-echo "babeld: $BABELD_VERSION, hello interval 0.5 s"
+echo "babeld: $BABELD_VERSION, hello interval 0.5 s; r1's redistribution rules (the release rule first):"
+grep '^redistribute' "$logs/babeld-r1.conf" | sed 's/^/  /'
 
 declare -A daemon_pid
 daemon_log() { echo "$logs/l3roamd-$1.log"; }

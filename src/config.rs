@@ -31,6 +31,9 @@ pub const DEFAULT_LIVENESS: Duration = Duration::from_secs(900);
 pub const MIN_LIVENESS: Duration = Duration::from_secs(10);
 /// `--liveness` above a day is almost certainly a unit mistake.
 pub const MAX_LIVENESS: Duration = Duration::from_secs(86_400);
+/// The protocol number host routes are demoted to when a client is released, when
+/// `--release-protocol` is absent. Unassigned in iproute2's `rt_protos`, next to ours (158).
+pub const DEFAULT_RELEASE_PROTOCOL: u8 = 159;
 /// Longest interface name the kernel accepts (`IFNAMSIZ` minus the terminating NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
@@ -104,6 +107,10 @@ pub struct Config {
     pub learn_from_ndp: bool,
     /// `--liveness`: probe a client not heard from for this long; `None` never probes.
     pub liveness_interval: Option<Duration>,
+    /// `--release-protocol`: a released client's host routes are first moved to this
+    /// protocol (babeld announces them at metric 65534, see the README), deleted a moment
+    /// later; `None` deletes them at once.
+    pub release_protocol: Option<u8>,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -129,6 +136,7 @@ impl Config {
             learn_from_nl80211: true,
             learn_from_ndp: true,
             liveness_interval: Some(DEFAULT_LIVENESS),
+            release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
             warnings: Vec::new(),
         }
     }
@@ -190,6 +198,7 @@ enum Opt {
     Debug,
     Verbose,
     Liveness,
+    ReleaseProtocol,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -338,6 +347,14 @@ const FLAGS: &[Flag] = &[
         arg: Some("SECONDS"),
         help: "probe clients not heard from for this long, 10..86400, \
                0 disables (default 900)",
+    },
+    Flag {
+        opt: Opt::ReleaseProtocol,
+        short: None,
+        long: Some("release-protocol"),
+        arg: Some("NUMBER"),
+        help: "demote a released client's host routes to this route protocol for 1 s \
+               before deleting them, 1..255 except 158, 0 deletes at once (default 159)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -608,6 +625,7 @@ struct Builder {
     no_nl80211: bool,
     no_ndp: bool,
     liveness: Option<Option<Duration>>,
+    release_protocol: Option<Option<u8>>,
     warnings: Vec<String>,
 }
 
@@ -707,6 +725,7 @@ impl Builder {
             Opt::Debug => self.debug = true,
             Opt::Verbose => self.verbose = true,
             Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
+            Opt::ReleaseProtocol => self.release_protocol = Some(parse_release_protocol(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -806,6 +825,7 @@ impl Builder {
             learn_from_nl80211: !self.no_nl80211,
             learn_from_ndp: !self.no_ndp,
             liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
+            release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
             warnings: self.warnings,
             ..defaults
         })
@@ -855,6 +875,23 @@ fn parse_liveness(value: &str) -> Result<Option<Duration>, UsageError> {
                 "expected 0 to disable, or {}..{} seconds",
                 MIN_LIVENESS.as_secs(),
                 MAX_LIVENESS.as_secs()
+            ),
+        )),
+    }
+}
+
+fn parse_release_protocol(value: &str) -> Result<Option<u8>, UsageError> {
+    let digits = !value.is_empty() && value.len() <= 3 && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u8>().ok().filter(|_| digits) {
+        Some(0) => Ok(None),
+        Some(protocol) if protocol != crate::engine::ROUTE_PROTOCOL => Ok(Some(protocol)),
+        _ => Err(UsageError::invalid(
+            "--release-protocol",
+            "route protocol",
+            value,
+            format!(
+                "expected 0 to delete at once, or 1..255 other than {}",
+                crate::engine::ROUTE_PROTOCOL
             ),
         )),
     }

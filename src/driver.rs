@@ -824,17 +824,26 @@ impl Driver {
         let give_up = self.clock.now() + SHUTDOWN_GRACE;
         let mut events = Events::with_capacity(16);
         loop {
+            let now = self.clock.now();
+            // The holds of demoted routes: their deletions are the last removals.
+            if self.engine.poll_timeout().is_some_and(|at| at <= now) {
+                self.engine.handle_timeout(now);
+                self.perform_outputs();
+            }
             let mut inputs = Vec::new();
             self.rtnl.flush(&mut inputs);
-            if self.rtnl.is_idle() {
+            let holds_due = self.engine.poll_timeout();
+            if self.rtnl.is_idle() && holds_due.is_none() {
                 break;
             }
-            let now = self.clock.now();
             if now >= give_up {
                 log::warn!("shutdown: the kernel did not confirm every removal in time");
                 break;
             }
-            let wait = give_up.saturating_since(now);
+            let wait = holds_due
+                .unwrap_or(give_up)
+                .min(give_up)
+                .saturating_since(now);
             if self.poll.poll(&mut events, Some(wait)).is_err() {
                 continue;
             }

@@ -77,6 +77,7 @@ fn defaults(node_ip: &str, prefixes: &[&str]) -> Config {
         learn_from_nl80211: true,
         learn_from_ndp: true,
         liveness_interval: Some(Duration::from_secs(900)),
+        release_protocol: Some(159),
         warnings: Vec::new(),
     }
 }
@@ -375,6 +376,27 @@ fn liveness() {
     assert_eq!(
         run(&with(&["--liveness", "60", "--liveness", "0"])).liveness_interval,
         None
+    );
+}
+
+#[test]
+fn release_protocol() {
+    assert_eq!(run(&with(&[])).release_protocol, Some(159));
+    assert_eq!(
+        run(&with(&["--release-protocol", "0"])).release_protocol,
+        None
+    );
+    assert_eq!(
+        run(&with(&["--release-protocol", "1"])).release_protocol,
+        Some(1)
+    );
+    assert_eq!(
+        run(&with(&["--release-protocol=255"])).release_protocol,
+        Some(255)
+    );
+    assert_eq!(
+        run(&with(&["--release", "200"])).release_protocol,
+        Some(200)
     );
 }
 
@@ -971,6 +993,30 @@ fn every_bad_value_is_one_line_naming_flag_and_value() {
             "--liveness: invalid interval '1e3' (expected 0 to disable, or 10..86400 seconds)",
         ),
         (
+            &["--release-protocol", "158"],
+            "--release-protocol: invalid route protocol '158' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
+            &["--release-protocol", "256"],
+            "--release-protocol: invalid route protocol '256' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
+            &["--release-protocol", "-1"],
+            "--release-protocol: invalid route protocol '-1' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
+            &["--release-protocol", "abc"],
+            "--release-protocol: invalid route protocol 'abc' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
+            &["--release-protocol", "0159"],
+            "--release-protocol: invalid route protocol '0159' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
+            &["--release-protocol", ""],
+            "--release-protocol: invalid route protocol '' (expected 0 to delete at once, or 1..255 other than 158)",
+        ),
+        (
             &["--liveness="],
             "--liveness: invalid interval '' (expected 0 to disable, or 10..86400 seconds)",
         ),
@@ -1035,6 +1081,7 @@ fn overridden_values_are_still_validated() {
 // Help and version
 
 const EVERY_FLAG: &[&str] = &[
+    "--release-protocol",
     "-a",
     "-p",
     "-P",
@@ -1133,7 +1180,7 @@ fn help_lists_every_flag_and_every_control_command() {
     for command in EVERY_COMMAND {
         assert!(text.contains(command), "{command} missing from -h");
     }
-    for default in ["fec0::/64", "::ffff:0:0/96", "254", "l3roam0", "900"] {
+    for default in ["fec0::/64", "::ffff:0:0/96", "254", "l3roam0", "900", "159"] {
         assert!(text.contains(&format!("(default {default})")), "{default}");
     }
 }

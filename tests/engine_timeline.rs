@@ -285,6 +285,31 @@ fn route(addr: &str) -> HostRoute {
     }
 }
 
+/// The first step of releasing `addr`'s host route under the default release protocol.
+fn demote(addr: &str) -> KernelOp {
+    KernelOp::DemoteHostRoute {
+        route: route(addr),
+        protocol: 159,
+    }
+}
+
+/// The second step, one hold later.
+fn delete_demoted(addr: &str) -> KernelOp {
+    KernelOp::DelDemotedRoute {
+        route: route(addr),
+        protocol: 159,
+    }
+}
+
+/// When each of the given kernel operations came out.
+fn times_of(outputs: &[(u64, Output)], op: &KernelOp) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::Kernel(k) if k == op))
+        .map(|(t, _)| *t)
+        .collect()
+}
+
 #[test]
 fn new_client_takes_the_fast_path_without_intercom() {
     let mut h = Harness::new();
@@ -449,8 +474,8 @@ fn a_claim_for_a_served_client_hands_it_over_with_info_every_500_ms_until_acked(
         vec![ip("2001:db8:1::55"), ip("fe80::11:22ff:fe33:4455")]
     );
     let ops = kernel_ops(&out);
-    assert!(ops.contains(&KernelOp::DelHostRoute(route("2001:db8:1::55"))));
-    assert!(ops.contains(&KernelOp::DelHostRoute(route("fe80::11:22ff:fe33:4455"))));
+    assert!(ops.contains(&demote("2001:db8:1::55")));
+    assert!(ops.contains(&demote("fe80::11:22ff:fe33:4455")));
     assert!(ops.contains(&KernelOp::DelNodeClientIp(ncip())));
     assert!(h.engine.client_macs().is_empty());
 
@@ -461,6 +486,10 @@ fn a_claim_for_a_served_client_hands_it_over_with_info_every_500_ms_until_acked(
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(times, vec![1500, 2000]);
+    assert_eq!(
+        times_of(&retries, &delete_demoted("2001:db8:1::55")),
+        vec![2000]
+    );
     let ack = ack_from_peer([7; 4]);
     h.datagram(2300, me(), MESH_A, &ack);
     let after_ack = h.run_until(20_000);
@@ -688,12 +717,7 @@ fn probe_or_failed_triggers_five_solicitations_and_removal_after_120_s() {
         .map(|(t, _)| *t)
         .collect();
     assert_eq!(solicits, vec![1300, 1600, 1900, 2200]);
-    let removed: Vec<u64> = later
-        .iter()
-        .filter(|(_, o)| *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55"))))
-        .map(|(t, _)| *t)
-        .collect();
-    assert_eq!(removed, vec![121_000]);
+    assert_eq!(times_of(&later, &demote("2001:db8:1::55")), vec![121_000]);
     assert!(
         h.engine.client_macs().is_empty(),
         "last address gone: client deleted"
@@ -746,9 +770,12 @@ fn delneigh_asks_the_kernel_to_probe_every_address_and_removes_after_120_s() {
         .filter(|op| matches!(op, KernelOp::ProbeNeighbour { .. }))
         .collect();
     assert_eq!(probes.len(), 2);
-    let later = h.run_until(121_000);
-    assert!(later.iter().any(|(t, o)| *t == 121_000
-        && *o == Output::Kernel(KernelOp::DelHostRoute(route("2001:db8:1::55")))));
+    let later = h.run_until(122_000);
+    assert_eq!(times_of(&later, &demote("2001:db8:1::55")), vec![121_000]);
+    assert_eq!(
+        times_of(&later, &delete_demoted("2001:db8:1::55")),
+        vec![122_000]
+    );
     assert_eq!(
         h.engine.client_addresses(&CLIENT).len(),
         1,
@@ -1288,8 +1315,8 @@ fn shutdown_removes_exactly_what_was_installed_and_sends_nothing() {
     assert!(intercoms(&out).is_empty());
     let ops = kernel_ops(&out);
     for expected in [
-        KernelOp::DelHostRoute(route("2001:db8:1::55")),
-        KernelOp::DelHostRoute(route("198.51.100.55")),
+        demote("2001:db8:1::55"),
+        demote("198.51.100.55"),
         KernelOp::DelNodeClientIp(ncip()),
         KernelOp::DelPrefixRoute(IpPrefix::parse("2001:db8:1::/64").unwrap().prefix),
     ] {
@@ -1298,6 +1325,16 @@ fn shutdown_removes_exactly_what_was_installed_and_sends_nothing() {
     assert!(
         ops.iter()
             .all(|op| !matches!(op, KernelOp::AddHostRoute(_) | KernelOp::AddNodeClientIp(_)))
+    );
+    // The holds are the only timers left, and they end in the deletions.
+    assert_eq!(h.engine.poll_timeout(), Some(ms(1010)));
+    let later = h.run_until(10_000);
+    assert_eq!(
+        kernel_ops(&later.into_iter().map(|(_, o)| o).collect::<Vec<_>>()),
+        vec![
+            delete_demoted("198.51.100.55"),
+            delete_demoted("2001:db8:1::55")
+        ]
     );
     assert_eq!(h.engine.poll_timeout(), None);
 }
@@ -1649,10 +1686,10 @@ fn periodic_reconciliation_repairs_what_vanished() {
             .map(|(_, o)| o)
             .collect::<Vec<_>>(),
     );
-    assert!(later.contains(&KernelOp::DelHostRoute(host_route(
-        "2001:db8:1::55",
-        CLIENT_IF
-    ))));
+    assert!(later.contains(&KernelOp::DemoteHostRoute {
+        route: host_route("2001:db8:1::55", CLIENT_IF),
+        protocol: 159
+    }));
 }
 
 #[test]
@@ -1720,4 +1757,129 @@ fn a_mac_learned_by_a_port_of_the_client_bridge_is_a_client_the_nodes_own_are_no
         addr: "2001:db8:1::55".parse().unwrap(),
         mac: CLIENT,
     }));
+}
+
+// ----- graceful release (babeld.md §4) -----
+
+#[test]
+fn a_release_demotes_first_and_deletes_one_hold_later_in_another_batch() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55", "198.51.100.55"]);
+    let out = h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [3; 4]));
+    let ops = kernel_ops(&out);
+    assert!(ops.contains(&demote("2001:db8:1::55")));
+    assert!(ops.contains(&demote("198.51.100.55")));
+    assert!(
+        !ops.iter().any(|op| matches!(
+            op,
+            KernelOp::DelHostRoute(_) | KernelOp::DelDemotedRoute { .. }
+        )),
+        "no deletion in the demotion's batch: {ops:?}"
+    );
+    assert_eq!(h.engine.demoted_routes().count(), 2);
+    let later = h.run_until(10_000);
+    for addr in ["2001:db8:1::55", "198.51.100.55"] {
+        assert_eq!(
+            times_of(&later, &delete_demoted(addr)),
+            vec![2000],
+            "{addr}"
+        );
+    }
+    assert_eq!(h.engine.demoted_routes().count(), 0);
+    let stats = h.engine.stats();
+    assert_eq!((stats.routes_demoted, stats.demoted_routes_deleted), (2, 2));
+}
+
+#[test]
+fn a_client_back_within_the_hold_takes_its_demoted_route_back() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [4; 4]));
+    let out = h.reachable(1300, "2001:db8:1::55");
+    assert!(
+        kernel_ops(&out).contains(&KernelOp::AddHostRoute(route("2001:db8:1::55"))),
+        "{out:?}"
+    );
+    assert_eq!(h.engine.demoted_routes().count(), 0);
+    let later = h.run_until(10_000);
+    assert!(
+        times_of(&later, &delete_demoted("2001:db8:1::55")).is_empty(),
+        "the route the client came back to must stay: {later:?}"
+    );
+    h.engine.check_consistency().unwrap();
+}
+
+#[test]
+fn release_protocol_zero_deletes_at_once() {
+    let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
+    let mut cfg = Config::new(me(), vec![prefix]);
+    cfg.client_if = Some("local-node".into());
+    cfg.release_protocol = None;
+    let mut engine = Engine::with_seed(cfg, 7, ms(0));
+    engine.handle_input(
+        ms(0),
+        Input::Link(Link {
+            ifindex: CLIENT_IF,
+            name: "local-node".into(),
+            up: true,
+            mac: Some(NODE_MAC),
+            master: None,
+        }),
+    );
+    let mut h = Harness {
+        engine,
+        next_conn: 0,
+    };
+    h.input(0, Input::DumpDone);
+    h.reachable(0, "2001:db8:1::55");
+    h.answer_lookup(1, LookupAnswer::NoRoute);
+    let ops = kernel_ops(&h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [5; 4])));
+    assert!(ops.contains(&KernelOp::DelHostRoute(route("2001:db8:1::55"))));
+    assert!(
+        !ops.iter()
+            .any(|op| matches!(op, KernelOp::DemoteHostRoute { .. }))
+    );
+    assert_eq!(h.engine.demoted_routes().count(), 0);
+}
+
+#[test]
+fn a_failed_demotion_falls_back_to_deleting_the_route() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [6; 4]));
+    let out = h.input(
+        1001,
+        Input::KernelResult {
+            op: demote("2001:db8:1::55"),
+            result: Err(Errno(95)),
+        },
+    );
+    assert_eq!(
+        kernel_ops(&out),
+        vec![KernelOp::DelHostRoute(route("2001:db8:1::55"))]
+    );
+    assert!(times_of(&h.run_until(10_000), &delete_demoted("2001:db8:1::55")).is_empty());
+}
+
+#[test]
+fn demoted_routes_left_by_an_earlier_run_are_deleted_at_startup() {
+    let mut h = Harness::unsynced();
+    let mut leftover = proto158("2001:db8:1::77", CLIENT_IF, false);
+    if let Input::Route(r) = &mut leftover {
+        r.protocol = 159;
+    }
+    h.input(0, leftover);
+    let ops = kernel_ops(&h.input(0, Input::DumpDone));
+    assert!(ops.contains(&delete_demoted("2001:db8:1::77")), "{ops:?}");
+    // A demotion seen as a route event re-injects nothing: it leads nowhere new.
+    let mut own = proto158("2001:db8:1::78", CLIENT_IF, false);
+    if let Input::Route(r) = &mut own {
+        r.protocol = 159;
+    }
+    h.input(
+        10,
+        Input::TunPacket(udp6("2001:db8:2::1", "2001:db8:1::78", 10)),
+    );
+    let out = h.input(20, own);
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Reinject(_))),
+        "{out:?}"
+    );
 }

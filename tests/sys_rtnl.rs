@@ -378,6 +378,44 @@ fn deleting_a_host_route_removes_only_ours() {
 }
 
 #[test]
+fn a_demotion_replaces_the_route_in_place_and_its_deletion_matches_the_protocol() {
+    netns();
+    let (v0, _) = veth();
+    let mut kernel = Kernel::open(false);
+    for (dst, family) in [("2001:db8::100", "-6"), ("10.0.0.100", "-4")] {
+        let ours = host_route(dst, 100, v0);
+        assert_eq!(kernel.result_of(KernelOp::AddHostRoute(ours)), Ok(()));
+        let before = ip(&format!("{family} route show table 100 {dst}"));
+        let demote = KernelOp::DemoteHostRoute {
+            route: ours,
+            protocol: 159,
+        };
+        assert_eq!(kernel.result_of(demote), Ok(()));
+        // One route, the same but for its protocol: babeld sees a metric change, not a
+        // deletion.
+        let after = ip(&format!("{family} route show table 100 {dst}"));
+        assert_eq!(
+            after,
+            before.replace("proto 158", "proto 159"),
+            "{before} -> {after}"
+        );
+        assert_eq!(after.lines().count(), 1, "{after}");
+        kernel.wait("the demotion event", |i| {
+            matches!(i, Input::Route(r) if !r.deleted && r.dst == ours.dst && r.protocol == 159)
+        });
+        // The plain deletion of the install no longer matches; the demoted one does.
+        let plain = kernel.result_of(KernelOp::DelHostRoute(ours));
+        assert!(plain.is_err_and(Errno::is_absent), "{plain:?}");
+        let delete = KernelOp::DelDemotedRoute {
+            route: ours,
+            protocol: 159,
+        };
+        assert_eq!(kernel.result_of(delete), Ok(()));
+        assert_eq!(ip(&format!("{family} route show table 100 {dst}")), "");
+    }
+}
+
+#[test]
 fn failed_operations_come_back_with_their_errno() {
     netns();
     let (v0, _) = veth();

@@ -34,6 +34,10 @@ pub const OLD_CLIENT_LIFETIME: Duration = Duration::from_secs(300);
 pub const ADDRESSLESS_LIFETIME: Duration = Duration::from_secs(300);
 /// How long a client has to answer a liveness probe.
 pub const LIVENESS_GRACE: Duration = Duration::from_secs(5);
+/// How long a demoted host route stays before it is deleted. babeld needs a moment to
+/// announce the metric change before the deletion (measured: 100 ms suffices on an idle
+/// router; a second gives margin on a loaded one), and the two must never share a batch.
+pub const RELEASE_HOLD: Duration = Duration::from_secs(1);
 pub const MAX_CLIENTS: usize = 4096;
 pub const MAX_ADDRESSES_PER_CLIENT: usize = 64;
 /// Deleted clients remembered at once; churn beyond this forgets the soonest to expire.
@@ -307,6 +311,11 @@ impl Engine {
 
     fn install(&mut self, mac: MacAddr, addr: &Ipv6Addr, ifindex: u32) {
         let route = self.host_route(addr, ifindex);
+        // Back before its demoted route went: the replace below takes that route over (same
+        // destination and metric), so there is nothing left to delete.
+        if self.demoted_routes.remove(&route.dst).is_some() {
+            self.timers.set(TimerKey::Demoted(route.dst), None);
+        }
         if let Some(old) = self.installed_routes.insert(route.dst, route) {
             if old.ifindex != route.ifindex {
                 self.out
@@ -327,17 +336,47 @@ impl Engine {
         self.reinject(addr);
     }
 
-    /// Removes exactly the host route and neighbour entry this process installed.
+    /// Removes exactly the host route and neighbour entry this process installed; the
+    /// route by demotion first when a release protocol is configured.
     fn uninstall(&mut self, addr: &Ipv6Addr) {
         let dst = self.to_kernel(addr);
         if let Some(route) = self.installed_routes.remove(&dst) {
-            self.out
-                .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
+            match self.cfg.release_protocol {
+                Some(protocol) => {
+                    self.stats.routes_demoted += 1;
+                    self.out
+                        .push_back(Output::Kernel(KernelOp::DemoteHostRoute {
+                            route,
+                            protocol,
+                        }));
+                    self.demoted_routes.insert(dst, route);
+                    self.timers
+                        .set(TimerKey::Demoted(dst), Some(self.now + RELEASE_HOLD));
+                }
+                None => self
+                    .out
+                    .push_back(Output::Kernel(KernelOp::DelHostRoute(route))),
+            }
             self.out.push_back(Output::Kernel(KernelOp::DelNeighbour {
                 ifindex: route.ifindex,
                 addr: dst,
             }));
         }
+    }
+
+    /// The end of a release: the demoted route goes, matched by its protocol.
+    pub(super) fn delete_demoted_route(&mut self, dst: IpAddr) {
+        let (Some(route), Some(protocol)) =
+            (self.demoted_routes.remove(&dst), self.cfg.release_protocol)
+        else {
+            return;
+        };
+        self.stats.demoted_routes_deleted += 1;
+        self.out
+            .push_back(Output::Kernel(KernelOp::DelDemotedRoute {
+                route,
+                protocol,
+            }));
     }
 
     /// A route install failed: the address stays known but unconfirmed, and is retried on

@@ -22,7 +22,7 @@ mod seek;
 pub mod stats;
 pub mod timers;
 
-pub use clients::AddrState;
+pub use clients::{AddrState, RELEASE_HOLD};
 pub use input::*;
 pub use output::*;
 
@@ -55,6 +55,8 @@ enum TimerKey {
     OldClient(MacAddr),
     Seek(Ipv6Addr),
     Dad(Ipv6Addr),
+    /// The hold of a demoted host route is over: delete it.
+    Demoted(IpAddr),
     DupCache,
     Reconcile,
 }
@@ -106,6 +108,8 @@ pub struct Engine {
     node_client_ips: BTreeSet<Ipv6Addr>,
     /// Host routes this process installed, by destination, for exact removal.
     installed_routes: BTreeMap<IpAddr, HostRoute>,
+    /// Host routes released by demotion and not yet deleted (`TimerKey::Demoted`).
+    demoted_routes: BTreeMap<IpAddr, HostRoute>,
     /// `has_route` requests waiting for the kernel, with the argument text to echo.
     pending_has_route: BTreeMap<ConnId, String>,
     view: reconcile::KernelView,
@@ -151,6 +155,7 @@ impl Engine {
             dad: BTreeMap::new(),
             node_client_ips: BTreeSet::new(),
             installed_routes: BTreeMap::new(),
+            demoted_routes: BTreeMap::new(),
             pending_has_route: BTreeMap::new(),
             view: reconcile::KernelView::default(),
             stats: Stats::default(),
@@ -241,6 +246,7 @@ impl Engine {
                 }
                 TimerKey::Seek(addr) => self.service_seek(addr),
                 TimerKey::Dad(addr) => self.service_dad(addr),
+                TimerKey::Demoted(dst) => self.delete_demoted_route(dst),
                 TimerKey::Reconcile => self.request_dump(),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);
@@ -275,7 +281,16 @@ impl Engine {
             self.out
                 .push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
         }
-        self.timers = Timers::default();
+        // Only the holds of demoted routes outlive the shutdown: the driver runs them before
+        // it exits, so that the release is as graceful as a hand-over.
+        let mut timers = Timers::default();
+        for dst in self.demoted_routes.keys() {
+            timers.set(
+                TimerKey::Demoted(*dst),
+                self.timers.deadline(&TimerKey::Demoted(*dst)),
+            );
+        }
+        self.timers = timers;
     }
 
     pub fn stats(&self) -> &Stats {
@@ -324,6 +339,11 @@ impl Engine {
         self.installed_routes.values()
     }
 
+    /// Host routes demoted on release whose deletion is still due.
+    pub fn demoted_routes(&self) -> impl Iterator<Item = &HostRoute> {
+        self.demoted_routes.values()
+    }
+
     /// Checks the engine's own bookkeeping against itself: the address index against the
     /// client table, node-client IPs and installed routes against the clients they belong to.
     /// For tests; costs a walk over every client.
@@ -355,6 +375,13 @@ impl Engine {
         }
         if self.installed_routes.len() > indexed {
             return Err("a host route without its address".into());
+        }
+        if let Some(dst) = self
+            .demoted_routes
+            .keys()
+            .find(|dst| self.installed_routes.contains_key(dst))
+        {
+            return Err(format!("{dst} both installed and demoted"));
         }
         for ncip in &self.node_client_ips {
             let held = self
@@ -538,6 +565,7 @@ impl Engine {
                 log::debug!("node-client IP {addr} was already on loopback: adopted");
             }
             KernelOp::DelHostRoute(_)
+            | KernelOp::DelDemotedRoute { .. }
             | KernelOp::DelNeighbour { .. }
             | KernelOp::DelNodeClientIp(_)
             | KernelOp::DelPrefixRoute(_)
@@ -558,6 +586,20 @@ impl Engine {
                 let addr = self.to_internal(route.dst);
                 self.demote_to_tentative(&addr);
             }
+            KernelOp::DemoteHostRoute { route, .. } => {
+                self.stats.kernel_failures += 1;
+                log::warn!(
+                    "demoting host route {} failed: errno {}; deleting it",
+                    route.dst,
+                    errno.0
+                );
+                if self.demoted_routes.get(&route.dst) == Some(&route) {
+                    self.demoted_routes.remove(&route.dst);
+                    self.timers.set(TimerKey::Demoted(route.dst), None);
+                    self.out
+                        .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
+                }
+            }
             other => {
                 self.stats.kernel_failures += 1;
                 log::warn!("kernel operation {other:?} failed: errno {}", errno.0);
@@ -567,6 +609,10 @@ impl Engine {
 
     fn handle_route(&mut self, route: RouteEvent) {
         if route.deleted || route.kind != RouteKind::Unicast || route.metric >= 0xffff {
+            return;
+        }
+        // Our own release leads nowhere new: packets must wait for the new node's route.
+        if Some(route.protocol) == self.cfg.release_protocol {
             return;
         }
         let host_len = if route.dst.is_ipv4() { 32 } else { 128 };

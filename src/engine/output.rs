@@ -63,6 +63,20 @@ pub struct HostRoute {
 pub enum KernelOp {
     AddHostRoute(HostRoute),
     DelHostRoute(HostRoute),
+    /// Releases a host route gracefully: the same route replaced in place (same table,
+    /// destination, metric and device) with only the protocol changed, so that babeld sends
+    /// a metric change (65534 by its release rule) where a deletion would make babeld 1.12.1
+    /// and 1.13–1.14 retract a wrong prefix (babeld.md §4).
+    DemoteHostRoute {
+        route: HostRoute,
+        protocol: u8,
+    },
+    /// Deletes a demoted route, matching its protocol, a hold time after the demotion and
+    /// never in the same netlink batch.
+    DelDemotedRoute {
+        route: HostRoute,
+        protocol: u8,
+    },
     /// A REACHABLE entry with the client's MAC (create + replace).
     AddNeighbour {
         ifindex: u32,

@@ -38,6 +38,8 @@ pub(super) struct KernelView {
     dump_pending: bool,
     /// Proto-158 host routes in the export table, reported since the last DumpDone.
     routes: BTreeSet<HostRoute>,
+    /// Host routes of the release protocol in the export table, likewise.
+    demoted: BTreeSet<HostRoute>,
     /// /128 addresses on loopback inside the node-client prefix.
     node_client_ips: BTreeSet<Ipv6Addr>,
     /// Neighbour entries on the client side: (ifindex, address) -> MAC, if reported.
@@ -90,11 +92,17 @@ impl Engine {
 
     pub(super) fn observe_route(&mut self, route: &RouteEvent) {
         let host_len = if route.dst.is_ipv4() { 32 } else { 128 };
-        let ours = route.protocol == ROUTE_PROTOCOL
-            && route.table == self.cfg.export_table
+        let host_route = route.table == self.cfg.export_table
             && route.kind == RouteKind::Unicast
             && route.prefix_len == host_len;
-        let Some(ifindex) = route.ifindex.filter(|_| ours) else {
+        let Some(ifindex) = route.ifindex.filter(|_| host_route) else {
+            return;
+        };
+        let set = if route.protocol == ROUTE_PROTOCOL {
+            &mut self.view.routes
+        } else if Some(route.protocol) == self.cfg.release_protocol {
+            &mut self.view.demoted
+        } else {
             return;
         };
         let host = HostRoute {
@@ -103,9 +111,9 @@ impl Engine {
             ifindex,
         };
         if route.deleted {
-            self.view.routes.remove(&host);
+            set.remove(&host);
         } else {
-            KernelView::insert_set(&mut self.view.routes, host, &mut self.view.overflowed);
+            KernelView::insert_set(set, host, &mut self.view.overflowed);
         }
     }
 
@@ -160,6 +168,7 @@ impl Engine {
             self.adopt_leftovers();
         }
         self.view.routes.clear();
+        self.view.demoted.clear();
         self.view.node_client_ips.clear();
         self.view.neighbours.clear();
         self.view.overflowed = false;
@@ -216,6 +225,29 @@ impl Engine {
                 }
                 // Proto 158 on an interface this run does not serve: not ours to judge.
                 _ => {}
+            }
+        }
+        // A release interrupted by a crash or KILL: its hold is long over.
+        if let Some(protocol) = self.cfg.release_protocol {
+            let interrupted: Vec<HostRoute> = self
+                .view
+                .demoted
+                .iter()
+                .filter(|r| {
+                    self.is_client_side(r.ifindex) && !self.demoted_routes.contains_key(&r.dst)
+                })
+                .copied()
+                .collect();
+            for route in interrupted {
+                log::info!(
+                    "removing demoted host route {} left by an earlier run",
+                    route.dst
+                );
+                self.out
+                    .push_back(Output::Kernel(KernelOp::DelDemotedRoute {
+                        route,
+                        protocol,
+                    }));
             }
         }
         let stale: Vec<Ipv6Addr> = self

@@ -26,6 +26,9 @@ pub struct Stats {
     pub handovers_in: u64,
     pub handovers_out: u64,
     pub claim_timeouts: u64,
+    /// Host routes released by demotion, and demoted routes deleted after the hold.
+    pub routes_demoted: u64,
+    pub demoted_routes_deleted: u64,
     /// CLAIM and INFO copies after the first of their cycle.
     pub claim_retries: u64,
     pub info_retries: u64,
@@ -116,6 +119,8 @@ impl Stats {
                     ("out", self.handovers_out),
                     ("claim_timeouts", self.claim_timeouts),
                     ("infos_unacked", self.infos_unacked),
+                    ("routes_demoted", self.routes_demoted),
+                    ("demoted_routes_deleted", self.demoted_routes_deleted),
                 ],
             ),
             (

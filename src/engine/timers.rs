@@ -36,6 +36,11 @@ impl<K: Ord + Copy> Timers<K> {
         }
     }
 
+    /// The deadline `key` is armed for, if it is.
+    pub fn deadline(&self, key: &K) -> Option<Instant> {
+        self.by_key.get(key).copied()
+    }
+
     pub fn next_deadline(&self) -> Option<Instant> {
         self.by_time.first().map(|(at, _)| *at)
     }

@@ -389,6 +389,20 @@ impl Rtnl {
         Ok(match op {
             KernelOp::AddHostRoute(route) => nl::new_route(seq, &host_route(route)),
             KernelOp::DelHostRoute(route) => nl::del_route(seq, &host_route(route)),
+            KernelOp::DemoteHostRoute { route, protocol } => nl::new_route(
+                seq,
+                &RouteSpec {
+                    protocol: *protocol,
+                    ..host_route(route)
+                },
+            ),
+            KernelOp::DelDemotedRoute { route, protocol } => nl::del_route(
+                seq,
+                &RouteSpec {
+                    protocol: *protocol,
+                    ..host_route(route)
+                },
+            ),
             KernelOp::AddNeighbour { ifindex, addr, mac } => {
                 nl::new_neighbour(seq, *ifindex, addr, mac.0, nl::NUD_REACHABLE)
             }

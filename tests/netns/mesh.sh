@@ -286,6 +286,10 @@ router_conf() {
   for i in $ifs; do echo "interface $i"; done
   echo "redistribute local ip $NODE_PREFIX eq 128 allow"
   echo "redistribute local ip $NODE_CLIENT_PREFIX eq 128 allow"
+  # The release rule first (README "Graceful release and babeld"): l3roamd demotes a
+  # released client's routes to proto 159, which babeld must announce at metric 65534.
+  echo "redistribute proto 159 ip $CLIENT_PREFIX6 eq 128 metric 65534"
+  echo "redistribute proto 159 ip $CLIENT_PREFIX4 eq 32 metric 65534"
   echo "redistribute proto 158 ip $CLIENT_PREFIX6 eq 128 allow"
   echo "redistribute proto 158 ip $CLIENT_PREFIX4 eq 32 allow"
   if [ "$r" = r2 ]; then

@@ -71,6 +71,9 @@ struct NeighEntry {
 #[derive(Debug, Default)]
 pub struct FakeKernel {
     pub routes: BTreeSet<HostRoute>,
+    /// Routes under the release protocol: babeld's release rule announces them at metric
+    /// 65534, infinity one hop away, so to the rest of the mesh they are withdrawn.
+    pub demoted: BTreeSet<HostRoute>,
     pub node_client_ips: BTreeSet<Ipv6Addr>,
     neighbours: BTreeMap<IpAddr, NeighEntry>,
 }
@@ -612,6 +615,8 @@ impl Mesh {
                 for r in old {
                     k.routes.remove(&r);
                 }
+                k.demoted
+                    .retain(|r| !(r.dst == route.dst && r.table == route.table));
                 k.routes.insert(*route);
                 let addr = self.nodes[node].engine_internal_form(route.dst);
                 self.announce(node, addr);
@@ -621,6 +626,21 @@ impl Mesh {
                 if self.nodes[node].kernel.routes.remove(route) {
                     let addr = self.nodes[node].engine_internal_form(route.dst);
                     self.withdraw(node, addr);
+                    Ok(())
+                } else {
+                    Err(Errno::ESRCH)
+                }
+            }
+            KernelOp::DemoteHostRoute { route, .. } => {
+                let k = &mut self.nodes[node].kernel;
+                k.routes.remove(route);
+                k.demoted.insert(*route);
+                let addr = self.nodes[node].engine_internal_form(route.dst);
+                self.withdraw(node, addr);
+                Ok(())
+            }
+            KernelOp::DelDemotedRoute { route, .. } => {
+                if self.nodes[node].kernel.demoted.remove(route) {
                     Ok(())
                 } else {
                     Err(Errno::ESRCH)
@@ -939,6 +959,13 @@ impl Mesh {
                 return Err(format!(
                     "node{i}: engine routes {engine_routes:?} != kernel {:?}",
                     n.kernel.routes
+                ));
+            }
+            let engine_demoted: BTreeSet<HostRoute> = n.engine.demoted_routes().copied().collect();
+            if engine_demoted != n.kernel.demoted {
+                return Err(format!(
+                    "node{i}: engine demoted {engine_demoted:?} != kernel {:?}",
+                    n.kernel.demoted
                 ));
             }
         }

@@ -36,6 +36,24 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
 pub const MAX_SOCKET_PATH_LEN: usize = 107;
 
+/// The endpoint of babeld's local interface (`--babeld`): what babeld's `-g`/`-G` take.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BabelEndpoint {
+    /// A number: a TCP port on `::1`, where babeld binds it.
+    Port(u16),
+    /// An argument starting with `/`: a Unix stream socket.
+    Path(PathBuf),
+}
+
+impl fmt::Display for BabelEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BabelEndpoint::Port(port) => write!(f, "[::1]:{port}"),
+            BabelEndpoint::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// The node-client prefix when `-P` is absent: `fec0::/64`, the C daemon's default, which
 /// every deployed Gluon node uses (its `-P` never reaches getopt, see the module docs).
 pub fn default_node_client_prefix() -> Prefix6 {
@@ -104,6 +122,8 @@ pub struct Config {
     pub learn_from_ndp: bool,
     /// `--liveness`: probe a client not heard from for this long; `None` never probes.
     pub liveness_interval: Option<Duration>,
+    /// `--babeld`: where to read babeld's routes for duplicate detection; `None`: off.
+    pub babeld: Option<BabelEndpoint>,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -129,6 +149,7 @@ impl Config {
             learn_from_nl80211: true,
             learn_from_ndp: true,
             liveness_interval: Some(DEFAULT_LIVENESS),
+            babeld: None,
             warnings: Vec::new(),
         }
     }
@@ -190,6 +211,7 @@ enum Opt {
     Debug,
     Verbose,
     Liveness,
+    Babeld,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -218,9 +240,9 @@ impl Flag {
 }
 
 /// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
-/// short letters and long names are the C daemon's, plus `--liveness`. Its option string
-/// lists `d` twice, once without and once with an argument; getopt takes the first, so `-d`
-/// is a switch.
+/// short letters and long names are the C daemon's, plus `--liveness` and `--babeld`. Its
+/// option string lists `d` twice, once without and once with an argument; getopt takes the
+/// first, so `-d` is a switch.
 const FLAGS: &[Flag] = &[
     Flag {
         opt: Opt::NodeIp,
@@ -338,6 +360,15 @@ const FLAGS: &[Flag] = &[
         arg: Some("SECONDS"),
         help: "probe clients not heard from for this long, 10..86400, \
                0 disables (default 900)",
+    },
+    Flag {
+        opt: Opt::Babeld,
+        short: None,
+        long: Some("babeld"),
+        arg: Some("ENDPOINT"),
+        help: "babeld's local interface, read for duplicate host routes: a TCP port \
+               on ::1 or a Unix socket path starting with /, as babeld's -g/-G \
+               (default none: no duplicate detection)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -608,6 +639,7 @@ struct Builder {
     no_nl80211: bool,
     no_ndp: bool,
     liveness: Option<Option<Duration>>,
+    babeld: Option<BabelEndpoint>,
     warnings: Vec<String>,
 }
 
@@ -707,6 +739,7 @@ impl Builder {
             Opt::Debug => self.debug = true,
             Opt::Verbose => self.verbose = true,
             Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
+            Opt::Babeld => self.babeld = Some(parse_babeld(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -806,6 +839,7 @@ impl Builder {
             learn_from_nl80211: !self.no_nl80211,
             learn_from_ndp: !self.no_ndp,
             liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
+            babeld: self.babeld,
             warnings: self.warnings,
             ..defaults
         })
@@ -856,6 +890,28 @@ fn parse_liveness(value: &str) -> Result<Option<Duration>, UsageError> {
                 MIN_LIVENESS.as_secs(),
                 MAX_LIVENESS.as_secs()
             ),
+        )),
+    }
+}
+
+/// babeld's own rule for `-g`/`-G`: a leading `/` makes a Unix socket path, anything else
+/// must be a port number. Port 0 would make babeld pick one we could not know.
+fn parse_babeld(value: &str) -> Result<BabelEndpoint, UsageError> {
+    let bad = |why: String| UsageError::invalid("--babeld", "endpoint", value, why);
+    if value.starts_with('/') {
+        if value.len() > MAX_SOCKET_PATH_LEN {
+            return Err(bad(format!(
+                "{} bytes, at most {MAX_SOCKET_PATH_LEN}",
+                value.len()
+            )));
+        }
+        return Ok(BabelEndpoint::Path(PathBuf::from(value)));
+    }
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u16>() {
+        Ok(port) if digits && port != 0 => Ok(BabelEndpoint::Port(port)),
+        _ => Err(bad(
+            "expected a TCP port 1..65535 or a Unix socket path starting with /".into(),
         )),
     }
 }

@@ -13,6 +13,7 @@ mod clients;
 mod commands;
 pub mod control;
 pub mod dedup;
+pub mod duplicates;
 mod handover;
 pub mod input;
 pub mod output;
@@ -56,6 +57,10 @@ enum TimerKey {
     Seek(Ipv6Addr),
     Dad(Ipv6Addr),
     DupCache,
+    /// A duplicate host route's grace period or next check (babeld monitoring).
+    Duplicate(Ipv6Addr),
+    /// A client's duplicate handling: verification deadline, holds, expiries.
+    DuplicateMac(MacAddr),
     Reconcile,
 }
 
@@ -95,6 +100,8 @@ pub struct Engine {
     claim_windows: BTreeMap<MacAddr, Instant>,
     infos: BTreeMap<MacAddr, Retransmission>,
     dedup: dedup::DupCache,
+    /// What babeld reports, and what the duplicate policy decided per MAC.
+    dups: duplicates::Duplicates,
     seeks: BTreeMap<Ipv6Addr, Seek>,
     seek_bytes: usize,
     /// SEEKs originated in the last second, by address.
@@ -144,6 +151,7 @@ impl Engine {
             claim_windows: BTreeMap::new(),
             infos: BTreeMap::new(),
             dedup: dedup::DupCache::default(),
+            dups: duplicates::Duplicates::default(),
             seeks: BTreeMap::new(),
             seek_bytes: 0,
             seek_window: stats::RateWindow::new(seek::MAX_SEEKS_PER_SECOND),
@@ -217,6 +225,7 @@ impl Engine {
             Input::IntercomSendFailed { dst, errno } => self.handle_send_failed(dst, errno),
             Input::TunPacket(packet) => self.handle_tun_packet(packet),
             Input::Control { conn, command } => self.handle_command(conn, command),
+            Input::Babel(event) => self.handle_babel(event),
             Input::ControlRejected { conn, reply } => {
                 self.stats.control_errors += 1;
                 self.out
@@ -242,6 +251,8 @@ impl Engine {
                 TimerKey::Seek(addr) => self.service_seek(addr),
                 TimerKey::Dad(addr) => self.service_dad(addr),
                 TimerKey::Reconcile => self.request_dump(),
+                TimerKey::Duplicate(addr) => self.check_duplicate(addr),
+                TimerKey::DuplicateMac(mac) => self.service_duplicate_record(mac),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);
                     self.timers

@@ -2348,3 +2348,78 @@ fn the_babel_view_is_bounded_and_irrelevant_routes_are_not_kept() {
     );
     assert!(json.contains("\"babel_routes_limit\": 1"), "{json}");
 }
+
+#[test]
+fn a_claim_from_the_other_node_while_verifying_is_answered_by_the_verification() {
+    for (peer_id, present) in [(rid(3), true), (rid(7), true), (rid(3), false)] {
+        let mut h = monitored(peer_id);
+        duplicate_at(&mut h, 2000, peer_id);
+        let checked = 2000 + ms_of(GRACE);
+        h.run_until(checked);
+        // Both nodes saw the duplicate; the peer's verification ended first.
+        let out = h.datagram(
+            checked + 3,
+            ncip(),
+            MESH_A,
+            &claim_from_peer(CLIENT, [7; 4]),
+        );
+        assert!(intercoms(&out).is_empty(), "{out:?}");
+        assert_eq!(h.engine.stats().dup_claims_deferred, 1);
+        let t = if present {
+            advert(&mut h, checked + 5);
+            checked + 5
+        } else {
+            checked + ms_of(VERIFY_WINDOW)
+        };
+        let out = h.run_until(t);
+        let sent = intercoms(&just_outputs(&out));
+        let info = sent.iter().any(|(d, r)| {
+            *d == Destination::Unicast(peer())
+                && matches!(&r.message, Message::Info(i) if i.mac == CLIENT)
+        });
+        let claim = !claims_to(&out, peer()).is_empty();
+        let s = h.engine.stats();
+        match (peer_id > my_rid(), present) {
+            // The peer is greater: this node keeps the client and claims it in turn.
+            (true, true) => {
+                assert!(claim && !info, "{sent:?}");
+                assert_eq!(s.dup_kept, 1);
+                assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+            }
+            // This node is greater: it yields, with the INFO the claimer waits for.
+            (false, true) => {
+                assert!(info && !claim, "{sent:?}");
+                assert_eq!(s.dup_yielded, 1);
+                assert!(h.engine.client_macs().is_empty());
+            }
+            // Not here at all: handed over as any claimed client.
+            (_, false) => {
+                assert!(info && !claim, "{sent:?}");
+                assert_eq!((s.dup_yielded, s.dup_kept), (0, 0));
+                assert!(h.engine.client_macs().is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_claim_from_a_node_announcing_the_client_beside_us_is_verified_first() {
+    let mut h = monitored(rid(7));
+    duplicate_at(&mut h, 2000, rid(7));
+    // Before the grace period is over, the peer claims: it reaches the client too.
+    let out = h.datagram(5000, ncip(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    assert!(intercoms(&out).is_empty(), "{out:?}");
+    assert!(out.contains(&verify_ns(CLIENT_ADDR)), "{out:?}");
+    advert(&mut h, 5005);
+    let out = h.run_until(5005);
+    assert_eq!(claims_to(&out, peer()), vec![5005], "the smaller keeps it");
+    // Without such a duplicate a CLAIM is answered at once, as always.
+    let mut h = monitored(rid(7));
+    let out = h.datagram(5000, ncip(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    assert!(
+        intercoms(&out)
+            .iter()
+            .any(|(_, r)| matches!(&r.message, Message::Info(_)))
+    );
+    assert!(h.engine.client_macs().is_empty());
+}

@@ -32,7 +32,10 @@
 //!    over as usual), or a new duplicate from it after it had handed M over. A duplicate that
 //!    merely persists is no such evidence: a buggy babeld keeps a withdrawn route for up to
 //!    90 s, and a crashed daemon's routes stay in its kernel; yielding to either would drop a
-//!    client that only we serve, so then the re-assert is simply repeated;
+//!    client that only we serve, so then the re-assert is simply repeated. A CLAIM from a node
+//!    that announces the client beside us (a duplicate that is not its stale route) is also
+//!    answered only after verifying: so both nodes of a race end up in the same tie-break,
+//!    whoever acts first;
 //! 5. at most one verification per MAC per [`ACTION_INTERVAL`];
 //! 6. a duplicate of a prefix we redistribute but no client of ours owns (a route left
 //!    behind, a local address) is logged and counted, never acted on.
@@ -478,17 +481,14 @@ impl Engine {
             "duplicate: {shown} of {mac} announced by router-id {other} for {} s: verifying the client",
             now.saturating_since(since).as_secs()
         );
-        if self.start_verification(mac, Purpose::Duplicate { addr, other }) {
-            if let Some(record) = self.dups.records.get_mut(&mac) {
-                record.last_action_at = Some(now);
-            }
-        }
+        self.start_verification(mac, Purpose::Duplicate { addr, other });
         self.timers
             .set(TimerKey::Duplicate(addr), Some(now + ACTION_INTERVAL));
     }
 
     /// Asks the client directly (unicast NS / ARP) and through the kernel, as the liveness
-    /// probe does; any sign of it before the deadline counts as present.
+    /// probe does; any sign of it before the deadline counts as present. False if the client
+    /// is gone or no record could be kept for it.
     fn start_verification(&mut self, mac: MacAddr, purpose: Purpose) -> bool {
         let Some(client) = self.clients.get(&mac) else {
             return false;
@@ -508,6 +508,8 @@ impl Engine {
             deadline: now + VERIFY_WINDOW,
             purpose,
         });
+        // What follows from it (a release, a CLAIM, a tie-break) is this minute's action.
+        record.last_action_at = Some(now);
         self.stats.dup_verifications += 1;
         for addr in addrs {
             self.solicit(addr, SolicitMode::Verify(mac));
@@ -717,48 +719,88 @@ impl Engine {
     }
 
     /// A CLAIM for a client served here. Returns true when the duplicate policy answers it
-    /// (tie-break, or an answer deferred until the client is verified); false: hand over.
+    /// (tie-break, or an answer deferred until the client is verified); false: hand over as
+    /// usual. The policy steps in only on evidence that the claimer and this node both reach
+    /// the client: our own CLAIM for it is out (crossing), a verification of it is under way,
+    /// we re-asserted it against the claimer, or the claimer announces one of its prefixes as
+    /// we do (and not as the stale leftover of handing it to us).
     pub(super) fn claim_meets_duplicate(&mut self, sender: Ipv6Addr, mac: MacAddr) -> bool {
         if self.dups.my_id.is_none() {
             return false;
         }
+        let now = self.now;
+        let sender_id = self.router_id_of(&sender);
         if self.claims.contains_key(&mac) {
-            // Crossing CLAIMs: each node is claiming the client from the other.
-            let Some(other) = self.router_id_of(&sender) else {
+            let Some(other) = sender_id else {
                 return false;
             };
             log::info!("{mac}: CLAIM from {sender} (router-id {other}) crosses our own");
             self.tie_break(mac, Some(sender), other, sender);
             return true;
         }
-        let now = self.now;
-        let context = self
-            .dups
-            .records
-            .get(&mac)
-            .and_then(|r| r.reassert)
-            .filter(|r| r.node_ip == sender && r.at + REASSERT_MEMORY > now);
-        let Some(context) = context else {
+        let record = self.dups.records.get(&mac).cloned().unwrap_or_default();
+        if let Some(verify) = record.verify {
+            match verify.purpose {
+                // Already waiting to answer one; this is a new cycle of the same claimer.
+                Purpose::ClaimedBack { .. } => return true,
+                Purpose::Duplicate { other, .. } => {
+                    // Both saw the duplicate: the verification under way answers the CLAIM.
+                    let other = sender_id.unwrap_or(other);
+                    log::info!(
+                        "{mac}: CLAIM from {sender} (router-id {other}) while verifying:                          answered when the client has been"
+                    );
+                    self.stats.dup_claims_deferred += 1;
+                    if let Some(r) = self.dups.records.get_mut(&mac) {
+                        r.verify = Some(Verify {
+                            purpose: Purpose::ClaimedBack { sender, other },
+                            ..verify
+                        });
+                    }
+                    return true;
+                }
+            }
+        }
+        let reasserted = record
+            .reassert
+            .filter(|r| r.node_ip == sender && r.at + REASSERT_MEMORY > now)
+            .map(|r| r.other);
+        let announced = sender_id.filter(|id| self.announces_client_freshly(mac, *id, sender));
+        let Some(other) = reasserted.or(announced) else {
             return false;
         };
-        if self
+        log::info!(
+            "{mac}: claimed by {sender} (router-id {other}), which reaches it too: verifying it \
+             before answering"
+        );
+        self.stats.dup_claims_deferred += 1;
+        self.start_verification(mac, Purpose::ClaimedBack { sender, other })
+    }
+
+    /// Whether router `id` (node IP `node_ip`) announces one of the client's prefixes beside
+    /// us, in an episode that is not the stale route of its handing the client to us.
+    fn announces_client_freshly(&self, mac: MacAddr, id: RouterId, node_ip: Ipv6Addr) -> bool {
+        let Some(client) = self.clients.get(&mac) else {
+            return false;
+        };
+        let ncip = self.node_client_ip(&mac);
+        let handed = self
             .dups
             .records
             .get(&mac)
-            .is_some_and(|r| r.verify.is_some())
-        {
-            // A verification is under way; its outcome answers this CLAIM's cycle too.
-            return true;
-        }
-        log::info!(
-            "{mac}: {sender} claims it back after our re-assert: verifying it before answering"
-        );
-        self.stats.dup_claims_deferred += 1;
-        let purpose = Purpose::ClaimedBack {
-            sender,
-            other: context.other,
-        };
-        self.start_verification(mac, purpose)
+            .and_then(|r| r.handed_over)
+            .filter(|(from, at)| *from == node_ip && *at + HANDOVER_MEMORY > self.now);
+        client
+            .addresses
+            .iter()
+            .map(|a| a.addr)
+            .chain(self.node_client_ips.contains(&ncip).then_some(ncip))
+            .any(|addr| {
+                let Some(episode) = self.dups.episodes.get(&addr) else {
+                    return false;
+                };
+                let stale = handed.is_some_and(|(_, at)| episode.since < at + GRACE);
+                !stale && self.duplicate_ids(&addr).contains(&id)
+            })
     }
 
     /// An INFO for a client we claimed: remembered, so that the sender's lingering route is

@@ -236,6 +236,13 @@ impl Driver {
             counters: SystemCounters::default(),
         };
         driver.perform_outputs();
+        // The loop arms the timer after each wake-up; the first deadlines (babeld's first
+        // connection attempt is due at once) must not wait for some other event to come.
+        let first = driver.next_deadline();
+        driver
+            .timer
+            .arm(&driver.clock, first)
+            .map_err(|e| Error::new("arming the timerfd", e))?;
         Ok(driver)
     }
 

@@ -113,8 +113,8 @@ fn a_session_reads_the_header_asks_for_monitor_and_forwards_routes() {
     assert!(h.timeout(Instant::ZERO).is_empty());
     assert_eq!(
         h.client.deadline(),
-        None,
-        "one connection, no retry pending"
+        Some(Instant::from_millis(10_000)),
+        "one connection, no retry pending, the header due within 10 s"
     );
     let (mut babeld, _) = listener.accept().unwrap();
 
@@ -123,6 +123,7 @@ fn a_session_reads_the_header_asks_for_monitor_and_forwards_routes() {
     assert!(h.events(Instant::ZERO, |_| false).is_empty());
     babeld.write_all(&HEADER.as_bytes()[20..]).unwrap();
     let inputs = h.events(Instant::ZERO, connected);
+    assert_eq!(h.client.deadline(), None, "a session runs: nothing is due");
     assert_eq!(
         inputs,
         vec![Input::Babel(BabelEvent::Connected {
@@ -159,7 +160,11 @@ fn a_session_reads_the_header_asks_for_monitor_and_forwards_routes() {
     assert!(h.timeout(t).is_empty(), "not before its time");
     h.timeout(t + Duration::from_secs(1));
     let (_again, _) = listener.accept().unwrap();
-    assert_eq!(h.client.deadline(), None);
+    assert_eq!(
+        h.client.deadline(),
+        Some(t + Duration::from_secs(11)),
+        "its header is due"
+    );
     let _ = std::fs::remove_file(&path);
 }
 
@@ -197,6 +202,20 @@ fn a_wrong_first_line_or_a_missing_babeld_backs_off_doubling_to_a_minute() {
     babeld.write_all(b"BABEL 1.0\nversion x\nok\n").unwrap();
     assert!(h.events(t, |_| false).is_empty());
     assert_eq!(h.counters.babel_connect_failures, 11);
+
+    // A peer that accepts and says nothing is given up after 10 s.
+    t = t + Duration::from_secs(60);
+    h.timeout(t);
+    let (_silent, _) = listener.accept().unwrap();
+    assert!(h.events(t, |_| false).is_empty());
+    assert_eq!(h.client.deadline(), Some(t + Duration::from_secs(10)));
+    h.timeout(t + Duration::from_secs(10));
+    assert_eq!(
+        h.client.deadline(),
+        Some(t + Duration::from_secs(10) + Duration::from_secs(60))
+    );
+    assert_eq!(h.counters.babel_connect_failures, 12);
+    t = t + Duration::from_secs(10);
 
     // A real session resets the back-off: after it ends, the next try is 1 s away.
     t = t + Duration::from_secs(60);

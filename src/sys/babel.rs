@@ -8,7 +8,8 @@
 //! buffer never holds more than one line. When the stream ends or fails, or babeld says
 //! something that is not its protocol, the engine is told (it drops what the session
 //! reported) and a new connection is tried after a back-off: 1 s, doubling up to 60 s, and
-//! 1 s again once a session got going. The retry time is a deadline the driver's one timer
+//! 1 s again once a session got going; a peer that has not sent the whole header within 10 s
+//! is given up the same way. The retry time is a deadline the driver's one timer
 //! serves: no sleeping, no thread. babeld accepts 4 local clients at most; this takes one.
 
 use crate::config::BabelEndpoint;
@@ -26,6 +27,9 @@ use std::net::{Ipv6Addr, SocketAddr};
 pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between attempts.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A connection that has not delivered babeld's whole header by then is given up (babeld
+/// sends it at once; a stopped or wedged peer must not hold the one slot forever).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// What this daemon asks for once the header is read.
 const MONITOR: &[u8] = b"monitor\n";
 
@@ -181,6 +185,8 @@ enum Phase {
 struct Session {
     stream: Stream,
     phase: Phase,
+    /// Until `monitor` went out: when to give up on the header.
+    header_by: Instant,
     lines: LineSplitter,
     my_id: Option<RouterId>,
     version: String,
@@ -219,9 +225,14 @@ impl BabelClient {
         }
     }
 
-    /// When the next connection attempt is due; `None` while a session exists.
+    /// When the next connection attempt is due, or when a connection still without its
+    /// header is given up; `None` while a session runs.
     pub fn deadline(&self) -> Option<Instant> {
-        self.retry_at
+        match &self.session {
+            Some(session) if session.phase != Phase::Monitoring => Some(session.header_by),
+            Some(_) => None,
+            None => self.retry_at,
+        }
     }
 
     pub fn handle_timeout(
@@ -231,7 +242,14 @@ impl BabelClient {
         inputs: &mut Vec<Input>,
         counters: &mut SystemCounters,
     ) {
-        if self.session.is_some() || self.retry_at.is_none_or(|at| at > now) {
+        if let Some(session) = &self.session {
+            if session.phase != Phase::Monitoring && session.header_by <= now {
+                let why = format!("no header within {} s", HEADER_TIMEOUT.as_secs());
+                self.end(registry, now, End::Failed(why), inputs, counters);
+            }
+            return;
+        }
+        if self.retry_at.is_none_or(|at| at > now) {
             return;
         }
         self.retry_at = None;
@@ -249,6 +267,7 @@ impl BabelClient {
                 self.session = Some(Session {
                     stream,
                     phase: Phase::Connecting,
+                    header_by: now + HEADER_TIMEOUT,
                     lines: LineSplitter::default(),
                     my_id: None,
                     version: String::new(),

@@ -2207,6 +2207,25 @@ fn the_stale_route_of_the_node_that_handed_the_client_over_is_left_to_expire() {
 }
 
 #[test]
+fn an_xroute_announced_at_65534_or_more_is_being_withdrawn_not_exported() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    assert_eq!(h.engine.stats().dup_detected, 1);
+    // A graceful release demotes the route: babeld announces it at 65534 until it goes.
+    let mut demoted = xroute(Change::Change, CLIENT_ADDR);
+    if let BabelEvent::XRoute(x) = &mut demoted {
+        x.metric = 65534;
+    }
+    babel(&mut h, 3000, demoted);
+    assert_eq!(h.engine.stats().dup_ended, 1);
+    assert!(
+        !h.run_until(60_000)
+            .iter()
+            .any(|(_, o)| *o == verify_ns(CLIENT_ADDR))
+    );
+}
+
+#[test]
 fn a_duplicate_no_client_here_owns_is_only_logged_and_counted() {
     let mut h = monitored(rid(3));
     // A proto-158 route left behind by hand, and the peer's route for the same address.

@@ -61,6 +61,8 @@ pub const REASSERT_MEMORY: Duration = Duration::from_secs(180);
 /// A duplicate from the node that handed the client over to us this recently is its stale
 /// route: babeld 1.12.1 keeps it about 90 s with default timers (babeld.md §4).
 pub const HANDOVER_MEMORY: Duration = Duration::from_secs(120);
+/// An xroute at this metric or above is being withdrawn, not exported (65535 is infinity).
+pub const WITHDRAWING_METRIC: u16 = 65534;
 /// Entries of R at most (learned routes for relevant prefixes, every neighbour's included).
 pub const MAX_ROUTES: usize = 8192;
 /// Entries of X at most.
@@ -256,8 +258,14 @@ impl Engine {
         let Some(addr) = self.babel_addr(&xroute.prefix) else {
             return;
         };
+        // Announced at 65534 or more is on its way out: a graceful release demotes a client's
+        // routes to a protocol babeld announces at 65534 before deleting them.
+        let change = match xroute.change {
+            Change::Add | Change::Change if xroute.metric >= WITHDRAWING_METRIC => Change::Flush,
+            change => change,
+        };
         let dups = &mut self.dups;
-        match xroute.change {
+        match change {
             Change::Flush => {
                 if let Some(sources) = dups.xroutes.get_mut(&addr) {
                     if sources.remove(&xroute.source) {

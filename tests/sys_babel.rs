@@ -69,12 +69,19 @@ impl Harness {
     }
 }
 
+/// A socket path in a directory of its own, which the test removes when done.
 fn temp_socket(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("l3roamd-sys-babel-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("l3roamd-sys-babel-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
+    let path = dir.join("babeld.sock");
     let _ = std::fs::remove_file(&path);
     path
+}
+
+fn remove_temp(path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 fn connected(inputs: &[Input]) -> bool {
@@ -165,7 +172,7 @@ fn a_session_reads_the_header_asks_for_monitor_and_forwards_routes() {
         Some(t + Duration::from_secs(11)),
         "its header is due"
     );
-    let _ = std::fs::remove_file(&path);
+    remove_temp(&path);
 }
 
 #[test]
@@ -226,7 +233,7 @@ fn a_wrong_first_line_or_a_missing_babeld_backs_off_doubling_to_a_minute() {
     drop(babeld);
     assert!(disconnected(&h.events(t, disconnected)));
     assert_eq!(h.client.deadline(), Some(t + Duration::from_secs(1)));
-    let _ = std::fs::remove_file(&path);
+    remove_temp(&path);
 }
 
 #[test]

@@ -39,6 +39,24 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
 pub const MAX_SOCKET_PATH_LEN: usize = 107;
 
+/// The endpoint of babeld's local interface (`--babeld`): what babeld's `-g`/`-G` take.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BabelEndpoint {
+    /// A number: a TCP port on `::1`, where babeld binds it.
+    Port(u16),
+    /// An argument starting with `/`: a Unix stream socket.
+    Path(PathBuf),
+}
+
+impl fmt::Display for BabelEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BabelEndpoint::Port(port) => write!(f, "[::1]:{port}"),
+            BabelEndpoint::Path(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// The node-client prefix when `-P` is absent: `fec0::/64`, the C daemon's default, which
 /// every deployed Gluon node uses (its `-P` never reaches getopt, see the module docs).
 pub fn default_node_client_prefix() -> Prefix6 {
@@ -111,6 +129,8 @@ pub struct Config {
     /// protocol (babeld announces them at metric 65534, see the README), deleted a moment
     /// later; `None` deletes them at once.
     pub release_protocol: Option<u8>,
+    /// `--babeld`: where to read babeld's routes for duplicate detection; `None`: off.
+    pub babeld: Option<BabelEndpoint>,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -137,6 +157,7 @@ impl Config {
             learn_from_ndp: true,
             liveness_interval: Some(DEFAULT_LIVENESS),
             release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
+            babeld: None,
             warnings: Vec::new(),
         }
     }
@@ -199,6 +220,7 @@ enum Opt {
     Verbose,
     Liveness,
     ReleaseProtocol,
+    Babeld,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -227,9 +249,9 @@ impl Flag {
 }
 
 /// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
-/// short letters and long names are the C daemon's, plus `--liveness`. Its option string
-/// lists `d` twice, once without and once with an argument; getopt takes the first, so `-d`
-/// is a switch.
+/// short letters and long names are the C daemon's, plus `--liveness` and `--babeld`. Its
+/// option string lists `d` twice, once without and once with an argument; getopt takes the
+/// first, so `-d` is a switch.
 const FLAGS: &[Flag] = &[
     Flag {
         opt: Opt::NodeIp,
@@ -355,6 +377,15 @@ const FLAGS: &[Flag] = &[
         arg: Some("NUMBER"),
         help: "demote a released client's host routes to this route protocol for 1 s \
                before deleting them, 1..255 except 158, 0 deletes at once (default 159)",
+    },
+    Flag {
+        opt: Opt::Babeld,
+        short: None,
+        long: Some("babeld"),
+        arg: Some("ENDPOINT"),
+        help: "babeld's local interface, read for duplicate host routes: a TCP port \
+               on ::1 or a Unix socket path starting with /, as babeld's -g/-G \
+               (default none: no duplicate detection)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -626,6 +657,7 @@ struct Builder {
     no_ndp: bool,
     liveness: Option<Option<Duration>>,
     release_protocol: Option<Option<u8>>,
+    babeld: Option<BabelEndpoint>,
     warnings: Vec<String>,
 }
 
@@ -726,6 +758,7 @@ impl Builder {
             Opt::Verbose => self.verbose = true,
             Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
             Opt::ReleaseProtocol => self.release_protocol = Some(parse_release_protocol(value)?),
+            Opt::Babeld => self.babeld = Some(parse_babeld(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -826,6 +859,7 @@ impl Builder {
             learn_from_ndp: !self.no_ndp,
             liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
             release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
+            babeld: self.babeld,
             warnings: self.warnings,
             ..defaults
         })
@@ -893,6 +927,28 @@ fn parse_release_protocol(value: &str) -> Result<Option<u8>, UsageError> {
                 "expected 0 to delete at once, or 1..255 other than {}",
                 crate::engine::ROUTE_PROTOCOL
             ),
+        )),
+    }
+}
+
+/// babeld's own rule for `-g`/`-G`: a leading `/` makes a Unix socket path, anything else
+/// must be a port number. Port 0 would make babeld pick one we could not know.
+fn parse_babeld(value: &str) -> Result<BabelEndpoint, UsageError> {
+    let bad = |why: String| UsageError::invalid("--babeld", "endpoint", value, why);
+    if value.starts_with('/') {
+        if value.len() > MAX_SOCKET_PATH_LEN {
+            return Err(bad(format!(
+                "{} bytes, at most {MAX_SOCKET_PATH_LEN}",
+                value.len()
+            )));
+        }
+        return Ok(BabelEndpoint::Path(PathBuf::from(value)));
+    }
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<u16>() {
+        Ok(port) if digits && port != 0 => Ok(BabelEndpoint::Port(port)),
+        _ => Err(bad(
+            "expected a TCP port 1..65535 or a Unix socket path starting with /".into(),
         )),
     }
 }

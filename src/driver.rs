@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::engine::stats::SystemCounters;
 use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Link, Output, Solicitation};
+use crate::sys::babel::BabelClient;
 use crate::sys::control::{Connection, ControlServer, Progress};
 use crate::sys::icmp_error::IcmpErrorSockets;
 use crate::sys::icmp6::NdpSocket;
@@ -42,6 +43,7 @@ const CONTROL: Token = Token(7);
 const SNOOP_NS: Token = Token(8);
 const SNOOP_ARP: Token = Token(9);
 const NDP: Token = Token(10);
+const BABEL: Token = Token(11);
 /// Tokens from here on are handed out to sockets that come and go.
 const FIRST_DYNAMIC: usize = 64;
 
@@ -108,6 +110,8 @@ pub struct Driver {
     tun_backlogged: bool,
     /// None when the raw sockets could not be opened: then no ICMP errors are sent.
     icmp_errors: Option<IcmpErrorSockets>,
+    /// The connection to babeld's local interface, with `--babeld`.
+    babel: Option<BabelClient>,
     /// Inputs that outputs produced (a failed send): fed after the current output drain.
     backlog: VecDeque<Input>,
     links: BTreeMap<u32, Link>,
@@ -193,6 +197,11 @@ impl Driver {
         let learn_from_ndp = cfg.learn_from_ndp;
         let client_if = cfg.client_if.clone();
         let now = clock.now();
+        // Connects at the first timer run, once the engine has its first outputs out.
+        let babel = cfg
+            .babeld
+            .clone()
+            .map(|endpoint| BabelClient::new(endpoint, BABEL, now));
         let engine = Engine::new(cfg, seed, now);
         let mut driver = Driver {
             poll,
@@ -219,6 +228,7 @@ impl Driver {
             tun_buf: vec![0; MTU + 64],
             tun_backlogged: false,
             icmp_errors,
+            babel,
             backlog: VecDeque::new(),
             links: BTreeMap::new(),
             synced: false,
@@ -226,6 +236,13 @@ impl Driver {
             counters: SystemCounters::default(),
         };
         driver.perform_outputs();
+        // The loop arms the timer after each wake-up; the first deadlines (babeld's first
+        // connection attempt is due at once) must not wait for some other event to come.
+        let first = driver.next_deadline();
+        driver
+            .timer
+            .arm(&driver.clock, first)
+            .map_err(|e| Error::new("arming the timerfd", e))?;
         Ok(driver)
     }
 
@@ -287,6 +304,16 @@ impl Driver {
                 }
             }
             CONTROL => self.accept_control(),
+            BABEL => {
+                if let Some(babel) = &mut self.babel {
+                    babel.handle_event(
+                        self.poll.registry(),
+                        self.now,
+                        &mut inputs,
+                        &mut self.counters,
+                    );
+                }
+            }
             SNOOP_NS | SNOOP_ARP | NDP => self.read_client_side(token, &mut inputs),
             other => match self.tokens.get(&other).copied() {
                 Some(Dynamic::Mesh(ifindex)) => {
@@ -356,6 +383,17 @@ impl Driver {
 
     fn run_due_timers(&mut self) {
         let now = self.now;
+        if let Some(babel) = self
+            .babel
+            .as_mut()
+            .filter(|b| b.deadline().is_some_and(|at| at <= now))
+        {
+            let mut inputs = Vec::new();
+            babel.handle_timeout(self.poll.registry(), now, &mut inputs, &mut self.counters);
+            for input in inputs {
+                self.feed(input);
+            }
+        }
         if self.engine.poll_timeout().is_some_and(|at| at <= now) {
             self.engine.handle_timeout(now);
             self.perform_outputs();
@@ -377,10 +415,11 @@ impl Driver {
 
     fn next_deadline(&self) -> Option<Instant> {
         let conns = self.conns.values().map(|c| c.deadline).min();
-        match (self.engine.poll_timeout(), conns) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let babel = self.babel.as_ref().and_then(BabelClient::deadline);
+        [self.engine.poll_timeout(), conns, babel]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ----- outputs -----

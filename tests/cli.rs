@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use l3roamd::config::{self, Action, Config, LogLevel};
+use l3roamd::config::{self, Action, BabelEndpoint, Config, LogLevel};
 use l3roamd::prefix::{IpPrefix, Prefix6, V4Mapping};
 use proptest::prelude::*;
 
@@ -78,6 +78,7 @@ fn defaults(node_ip: &str, prefixes: &[&str]) -> Config {
         learn_from_ndp: true,
         liveness_interval: Some(Duration::from_secs(900)),
         release_protocol: Some(159),
+        babeld: None,
         warnings: Vec::new(),
     }
 }
@@ -353,6 +354,46 @@ fn each_no_switch_flips_exactly_its_own_field() {
     // Unambiguous abbreviations work as with getopt_long.
     assert!(!run(&with(&["--no-nd"])).learn_from_ndp);
     assert!(!run(&with(&["--no-nl"])).learn_from_nl80211);
+}
+
+#[test]
+fn babeld_endpoint_is_a_port_on_loopback_or_a_unix_path_as_babelds_own_flags() {
+    assert_eq!(run(&with(&[])).babeld, None, "off by default");
+    assert_eq!(
+        run(&with(&["--babeld", "33123"])).babeld,
+        Some(BabelEndpoint::Port(33123))
+    );
+    assert_eq!(
+        run(&with(&["--babeld=1"])).babeld,
+        Some(BabelEndpoint::Port(1))
+    );
+    assert_eq!(
+        run(&with(&["--babeld", "65535"])).babeld,
+        Some(BabelEndpoint::Port(65535))
+    );
+    assert_eq!(
+        run(&with(&["--babeld", "/var/run/babeld.sock"])).babeld,
+        Some(BabelEndpoint::Path(PathBuf::from("/var/run/babeld.sock")))
+    );
+    // getopt_long abbreviations, and the last one given counts.
+    assert_eq!(
+        run(&with(&["--bab", "/run/b.sock", "--babeld", "33123"])).babeld,
+        Some(BabelEndpoint::Port(33123))
+    );
+    assert_eq!(BabelEndpoint::Port(33123).to_string(), "[::1]:33123");
+    assert_eq!(
+        BabelEndpoint::Path(PathBuf::from("/run/b.sock")).to_string(),
+        "/run/b.sock"
+    );
+    // Everything else about the configuration stays as it was.
+    let config = run(&with(&["--babeld", "33123"]));
+    assert_eq!(
+        Config {
+            babeld: None,
+            ..config
+        },
+        run(&with(&[]))
+    );
 }
 
 #[test]
@@ -1020,6 +1061,30 @@ fn every_bad_value_is_one_line_naming_flag_and_value() {
             &["--liveness="],
             "--liveness: invalid interval '' (expected 0 to disable, or 10..86400 seconds)",
         ),
+        (
+            &["--babeld", "0"],
+            "--babeld: invalid endpoint '0' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
+        (
+            &["--babeld", "65536"],
+            "--babeld: invalid endpoint '65536' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
+        (
+            &["--babeld", "+80"],
+            "--babeld: invalid endpoint '+80' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
+        (
+            &["--babeld", "run/babeld.sock"],
+            "--babeld: invalid endpoint 'run/babeld.sock' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
+        (
+            &["--babeld", "::1:33123"],
+            "--babeld: invalid endpoint '::1:33123' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
+        (
+            &["--babeld="],
+            "--babeld: invalid endpoint '' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
+        ),
     ];
     for (extra, expected) in cases {
         // The bad value is never masked by where it stands: first, last, or overridden.
@@ -1043,6 +1108,10 @@ fn every_bad_value_is_one_line_naming_flag_and_value() {
         error(&with(&["-s", &long])),
         format!("-s: invalid control socket path '{long}' (108 bytes, at most 107)")
     );
+    assert_eq!(
+        error(&with(&["--babeld", &long])),
+        format!("--babeld: invalid endpoint '{long}' (108 bytes, at most 107)")
+    );
 }
 
 #[test]
@@ -1061,6 +1130,7 @@ fn an_option_without_its_argument_at_the_end_is_an_error() {
         "--liveness requires an argument"
     );
     assert_eq!(error(&with(&["--liv"])), "--liveness requires an argument");
+    assert_eq!(error(&with(&["--babeld"])), "--babeld requires an argument");
     assert_eq!(error(&with(&["-dvt"])), "-t requires an argument");
 }
 
@@ -1102,6 +1172,7 @@ const EVERY_FLAG: &[&str] = &[
     "-V",
     "--version",
     "--liveness",
+    "--babeld",
     "--no-netlink",
     "--no-nl80211",
     "--no-ndp",
@@ -1226,6 +1297,7 @@ fn word() -> impl Strategy<Value = String> {
         Just("--".to_string()),
         Just("-".to_string()),
         Just("--liveness".to_string()),
+        Just("--babeld".to_string()),
         Just("fd00::1".to_string()),
         Just("10.0.0.0/8".to_string()),
         "-[a-zA-Z0-9]{1,4}",

@@ -7,6 +7,7 @@ use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::Instant;
 use l3roamd::wire::MacAddr;
+use l3roamd::wire::babel::{self, Change, Prefix, RouterId};
 use l3roamd::wire::intercom::{self, Header, Info, Message, Repr};
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -78,6 +79,53 @@ fn neigh_state() -> impl Strategy<Value = NeighState> {
         Just(NeighState::Stale),
         Just(NeighState::NoArp),
         Just(NeighState::Incomplete),
+    ]
+}
+
+/// babeld's monitor stream about the same few addresses, node-client IPs and node IPs, from
+/// this node's router-id (0) and two others.
+fn babel_event() -> impl Strategy<Value = BabelEvent> {
+    let id = (0u8..3).prop_map(|i| RouterId([2, 0, 0, 0xff, 0xfe, 0xff, 0, i]));
+    // The addresses the other strategies use most, so that X and R meet.
+    let host = prop_oneof![
+        (0u16..4).prop_map(|i| IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, i))),
+        (0u8..2).prop_map(|i| IpAddr::V4(Ipv4Addr::new(198, 51, 100, i))),
+        (0u8..6).prop_map(|i| IpAddr::V6(
+            MacAddr([0x02, 0x11, 0x22, 0x33, 0x44, i]).node_client_ip(&"fec0::".parse().unwrap())
+        )),
+        (1u16..4).prop_map(|i| IpAddr::V6(Ipv6Addr::new(0xfd00, 0x5523, 0, 0, 0, 0, 0, i))),
+        kernel_addr(),
+    ];
+    let prefix = host.prop_map(|addr| Prefix {
+        addr,
+        len: if addr.is_ipv4() { 32 } else { 128 },
+    });
+    let change = prop_oneof![Just(Change::Add), Just(Change::Change), Just(Change::Flush)];
+    prop_oneof![
+        1 => id.clone().prop_map(|my_id| BabelEvent::Connected { my_id }),
+        1 => Just(BabelEvent::Disconnected),
+        10 => (change.clone(), prefix.clone()).prop_map(|(change, prefix)| {
+            BabelEvent::XRoute(babel::XRoute {
+                change,
+                prefix,
+                source: Prefix::unspecified_like(&prefix.addr),
+                metric: 0,
+            })
+        }),
+        20 => (change, 0u8..12, prefix, id, prop_oneof![Just(96u16), Just(65535)]).prop_map(
+            |(change, token, prefix, id, metric)| BabelEvent::Route(babel::Route {
+                change,
+                token: format!("{token:x}"),
+                prefix,
+                source: Prefix::unspecified_like(&prefix.addr),
+                installed: false,
+                id,
+                metric,
+                refmetric: None,
+                via: None,
+                ifname: None,
+            })
+        ),
     ]
 }
 
@@ -199,6 +247,11 @@ fn input() -> impl Strategy<Value = Input> {
             }),
             result: Err(Errno(errno))
         }),
+        babel_event().prop_map(Input::Babel),
+        babel_event().prop_map(Input::Babel),
+        babel_event().prop_map(Input::Babel),
+        babel_event().prop_map(Input::Babel),
+        babel_event().prop_map(Input::Babel),
         addr().prop_map(|dst| Input::IntercomSendFailed {
             dst,
             errno: Errno::ENETUNREACH
@@ -242,6 +295,9 @@ fn engine() -> Engine {
         engine.handle_input(Instant::ZERO, Input::Link(link));
     }
     engine.handle_input(Instant::ZERO, Input::DumpDone);
+    // A babeld session from the start; the stream may end it and start others.
+    let my_id = RouterId([2, 0, 0, 0xff, 0xfe, 0xff, 0, 0]);
+    engine.handle_input(Instant::ZERO, Input::Babel(BabelEvent::Connected { my_id }));
     engine
 }
 

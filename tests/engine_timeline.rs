@@ -1145,7 +1145,7 @@ fn assert_json_object_of_numbers(reply: &str) {
         }
         groups += 1;
     }
-    assert_eq!(groups, 11, "{reply}");
+    assert_eq!(groups, 12, "{reply}");
 }
 
 #[test]
@@ -2007,4 +2007,723 @@ fn six_moves_spread_over_more_than_5_s_are_no_flap() {
     }
     assert_eq!(h.engine.stats().flaps_detected, 0);
     assert_eq!(h.engine.stats().claims_deferred, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Duplicate host routes through babeld (duplicates.rs: grace 10 s, verification 5 s, one
+// action per MAC per 60 s, the greater router-id yields and holds off for 60 s)
+
+use l3roamd::engine::duplicates::{ACTION_INTERVAL, GRACE, VERIFY_WINDOW, YIELD_HOLD};
+use l3roamd::wire::babel::{Change, Prefix, Route, RouterId, XRoute};
+
+const CLIENT_ADDR: &str = "2001:db8:1::55";
+
+/// Router-ids as babeld prints them for `router-id 02:00:00:ff:00:0N`.
+fn rid(n: u8) -> RouterId {
+    RouterId([2, 0, 0, 0xff, 0xfe, 0xff, 0, n])
+}
+
+/// This node's router-id in the duplicate tests: between the peers' 3 and 7.
+fn my_rid() -> RouterId {
+    rid(5)
+}
+
+fn babel(h: &mut Harness, t: u64, event: BabelEvent) -> Vec<Output> {
+    h.input(t, Input::Babel(event))
+}
+
+fn host_prefix(addr: &str) -> Prefix {
+    let len = if addr.contains(':') { 128 } else { 32 };
+    Prefix::parse(&format!("{addr}/{len}")).unwrap()
+}
+
+fn xroute(change: Change, addr: &str) -> BabelEvent {
+    let prefix = host_prefix(addr);
+    BabelEvent::XRoute(XRoute {
+        change,
+        prefix,
+        source: Prefix::unspecified_like(&prefix.addr),
+        metric: 0,
+    })
+}
+
+/// A route learned through a neighbour: babeld's `route` line for `addr` from `id`.
+fn learned(change: Change, token: &str, addr: &str, id: RouterId, metric: u16) -> BabelEvent {
+    let prefix = host_prefix(addr);
+    BabelEvent::Route(Route {
+        change,
+        token: token.into(),
+        prefix,
+        source: Prefix::unspecified_like(&prefix.addr),
+        installed: false,
+        id,
+        metric,
+        refmetric: Some(0),
+        via: Some("fe80::2".parse().unwrap()),
+        ifname: Some("mesh0".into()),
+    })
+}
+
+/// A served client and a babeld session at t = 1 s that sees this node export the client's
+/// /128 and node-client IP, and knows the peer's node IP under `peer_id`.
+fn monitored(peer_id: RouterId) -> Harness {
+    let mut h = Harness::with_served_client(&[CLIENT_ADDR]);
+    babel(&mut h, 1000, BabelEvent::Connected { my_id: my_rid() });
+    babel(&mut h, 1000, xroute(Change::Add, CLIENT_ADDR));
+    babel(&mut h, 1000, xroute(Change::Add, &ncip().to_string()));
+    babel(&mut h, 1000, xroute(Change::Add, &me().to_string()));
+    babel(
+        &mut h,
+        1000,
+        learned(Change::Add, "a0", &peer().to_string(), peer_id, 96),
+    );
+    h
+}
+
+/// The peer starts announcing the client's /128 at `t`.
+fn duplicate_at(h: &mut Harness, t: u64, peer_id: RouterId) {
+    babel(h, t, learned(Change::Add, "d1", CLIENT_ADDR, peer_id, 96));
+}
+
+fn verify_ns(addr: &str) -> Output {
+    Output::Solicit(Solicitation::Neighbour {
+        ifindex: CLIENT_IF,
+        target: ip(addr),
+        dst: ip(addr),
+        source_mac: Some(NODE_MAC),
+    })
+}
+
+fn advert(h: &mut Harness, t: u64) -> Vec<Output> {
+    h.input(
+        t,
+        Input::Snooped(Snooped::Advert {
+            ifindex: CLIENT_IF,
+            target: ip(CLIENT_ADDR),
+            mac: CLIENT,
+        }),
+    )
+}
+
+fn claims_to(outputs: &[(u64, Output)], dst: Ipv6Addr) -> Vec<u64> {
+    outputs
+        .iter()
+        .filter(|(_, o)| match o {
+            Output::Intercom {
+                dst: Destination::Unicast(d),
+                bytes,
+            } => {
+                *d == dst
+                    && Repr::parse(bytes).is_ok_and(|r| r.message == Message::Claim { mac: CLIENT })
+            }
+            _ => false,
+        })
+        .map(|(t, _)| *t)
+        .collect()
+}
+
+fn just_outputs(timed: &[(u64, Output)]) -> Vec<Output> {
+    timed.iter().map(|(_, o)| o.clone()).collect()
+}
+
+fn ms_of(d: l3roamd::time::Duration) -> u64 {
+    d.as_millis() as u64
+}
+
+#[test]
+fn a_duplicate_younger_than_the_grace_period_is_ignored() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    // The other node's retraction arrives a moment before the grace period is over.
+    let before = h.run_until(2000 + ms_of(GRACE) - 1);
+    babel(
+        &mut h,
+        2000 + ms_of(GRACE) - 1,
+        learned(Change::Flush, "d1", CLIENT_ADDR, rid(3), 96),
+    );
+    let after = h.run_until(60_000);
+    for (_, o) in before.iter().chain(&after) {
+        assert!(
+            !matches!(o, Output::Solicit(_) | Output::Intercom { .. }),
+            "{o:?}"
+        );
+    }
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    let s = h.engine.stats();
+    assert_eq!(
+        (s.dup_detected, s.dup_ended, s.dup_verifications),
+        (1, 1, 0)
+    );
+    // A retracted route (metric 65535) is no duplicate either.
+    babel(
+        &mut h,
+        61_000,
+        learned(Change::Add, "d2", CLIENT_ADDR, rid(3), 65535),
+    );
+    assert_eq!(h.engine.stats().dup_detected, 1);
+    // Nor is our own router-id coming back through a neighbour.
+    babel(
+        &mut h,
+        61_000,
+        learned(Change::Add, "d3", CLIENT_ADDR, my_rid(), 96),
+    );
+    assert_eq!(h.engine.stats().dup_detected, 1);
+}
+
+#[test]
+fn an_absent_client_is_released_after_grace_and_verification() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    let checked = 2000 + ms_of(GRACE);
+    let out = h.run_until(checked);
+    let at_check: Vec<Output> = out
+        .iter()
+        .filter(|(t, _)| *t == checked)
+        .map(|(_, o)| o.clone())
+        .collect();
+    assert!(at_check.contains(&verify_ns(CLIENT_ADDR)), "{at_check:?}");
+    assert!(at_check.contains(&Output::Kernel(KernelOp::ProbeNeighbour {
+        ifindex: CLIENT_IF,
+        addr: CLIENT_ADDR.parse().unwrap(),
+        mac: CLIENT,
+    })));
+    let out = h.run_until(checked + ms_of(VERIFY_WINDOW) - 1);
+    assert!(kernel_ops(&just_outputs(&out)).is_empty(), "{out:?}");
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    let out = h.run_until(checked + ms_of(VERIFY_WINDOW));
+    let ops = kernel_ops(&just_outputs(&out));
+    assert!(ops.contains(&demote(CLIENT_ADDR)), "{ops:?}");
+    assert!(ops.contains(&KernelOp::DelNodeClientIp(ncip())));
+    assert!(h.engine.client_macs().is_empty());
+    let s = h.engine.stats();
+    assert_eq!(
+        (s.dup_verified_absent, s.dup_released, s.dup_reasserted),
+        (1, 1, 0)
+    );
+    assert!(
+        h.engine.has_old_client(&CLIENT),
+        "released as any deleted client"
+    );
+}
+
+#[test]
+fn a_present_client_is_reasserted_with_a_claim_to_the_other_nodes_node_ip() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    let checked = 2000 + ms_of(GRACE);
+    h.run_until(checked);
+    // The client answers the unicast NS: no need to wait out the window.
+    advert(&mut h, checked + 20);
+    let out = h.run_until(checked + 20);
+    assert_eq!(claims_to(&out, peer()), vec![checked + 20]);
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    assert!(h.engine.claim_in_progress(&CLIENT));
+    let s = h.engine.stats();
+    assert_eq!((s.dup_verified_present, s.dup_reasserted), (1, 1));
+    // The other node hands the client over: INFO, our ACK, the cycle ends, nothing removed.
+    let out = h.datagram(
+        checked + 30,
+        me(),
+        MESH_A,
+        &info_from_peer(&[CLIENT_ADDR], [9; 4]),
+    );
+    assert!(
+        intercoms(&out)
+            .iter()
+            .any(|(d, r)| *d == Destination::Unicast(peer())
+                && r.message == Message::Ack { mac: CLIENT })
+    );
+    assert!(!h.engine.claim_in_progress(&CLIENT));
+    assert!(h.engine.holds_node_client_ip(&CLIENT));
+    assert!(!kernel_ops(&out).iter().any(|op| matches!(
+        op,
+        KernelOp::DelHostRoute(_) | KernelOp::DemoteHostRoute { .. } | KernelOp::DelNodeClientIp(_)
+    )));
+}
+
+#[test]
+fn without_a_node_ip_of_the_other_router_nothing_is_claimed_and_it_is_counted() {
+    let mut h = monitored(rid(3));
+    // The duplicate comes from a router whose node IP babeld has not told us.
+    duplicate_at(&mut h, 2000, rid(9));
+    let checked = 2000 + ms_of(GRACE);
+    h.run_until(checked);
+    advert(&mut h, checked + 20);
+    let out = h.run_until(checked + 20_000);
+    assert!(intercoms(&just_outputs(&out)).is_empty(), "{out:?}");
+    assert_eq!(h.engine.stats().dup_no_address, 1);
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+}
+
+/// Runs a monitored node into a re-assert against `peer_id`: its CLAIM is out at the time
+/// returned.
+fn reasserted(peer_id: RouterId) -> (Harness, u64) {
+    let mut h = monitored(peer_id);
+    duplicate_at(&mut h, 2000, peer_id);
+    let checked = 2000 + ms_of(GRACE);
+    h.run_until(checked);
+    advert(&mut h, checked + 20);
+    let out = h.run_until(checked + 20);
+    assert_eq!(claims_to(&out, peer()), vec![checked + 20]);
+    (h, checked + 20)
+}
+
+#[test]
+fn crossing_claims_the_greater_router_id_yields_and_holds_the_client_off() {
+    // This node (5) is greater than the peer (3).
+    let (mut h, t) = reasserted(rid(3));
+    let out = h.datagram(t + 5, me(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    let sent = intercoms(&out);
+    assert!(
+        sent.iter().any(|(d, r)| *d == Destination::Unicast(peer())
+            && matches!(&r.message, Message::Info(info) if info.mac == CLIENT)),
+        "{sent:?}"
+    );
+    assert!(h.engine.client_macs().is_empty());
+    assert!(!h.engine.claim_in_progress(&CLIENT), "our CLAIM stops");
+    assert_eq!(h.engine.stats().dup_yielded, 1);
+    // Learning it again is ignored for the hold time, and counted.
+    let yielded = t + 5;
+    let out = h.reachable(yielded + ms_of(YIELD_HOLD) - 1, CLIENT_ADDR);
+    assert!(out.is_empty(), "{out:?}");
+    assert!(h.engine.client_macs().is_empty());
+    // Counted per attempt to create the client (an event may make two).
+    assert!(h.engine.stats().dup_learning_suppressed >= 1);
+    h.run_until(yielded + ms_of(YIELD_HOLD));
+    h.reachable(yielded + ms_of(YIELD_HOLD), CLIENT_ADDR);
+    assert_eq!(
+        h.engine.client_macs(),
+        vec![CLIENT],
+        "learned after the hold"
+    );
+}
+
+#[test]
+fn crossing_claims_the_smaller_router_id_keeps_the_client_and_its_claim_goes_on() {
+    // This node (5) is smaller than the peer (7).
+    let (mut h, t) = reasserted(rid(7));
+    let out = h.datagram(t + 5, me(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    assert!(intercoms(&out).is_empty(), "no INFO: {out:?}");
+    assert!(kernel_ops(&out).is_empty());
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    assert_eq!(h.engine.stats().dup_kept, 1);
+    let out = h.run_until(t + 300);
+    assert_eq!(
+        claims_to(&out, peer()),
+        vec![t + 300],
+        "our CLAIM is retried"
+    );
+    // The peer yields to it: INFO, and the client stays here.
+    h.datagram(
+        t + 310,
+        me(),
+        MESH_A,
+        &info_from_peer(&[CLIENT_ADDR], [8; 4]),
+    );
+    assert!(!h.engine.claim_in_progress(&CLIENT));
+    assert!(h.engine.holds_node_client_ip(&CLIENT));
+}
+
+#[test]
+fn a_claim_back_after_a_handover_is_answered_once_the_client_is_verified() {
+    // The peer (7, greater) handed the client over to our re-assert...
+    let (mut h, t) = reasserted(rid(7));
+    h.datagram(
+        t + 10,
+        me(),
+        MESH_A,
+        &info_from_peer(&[CLIENT_ADDR], [8; 4]),
+    );
+    // ...and claims it back 30 s later: it reaches the client too. No answer yet, but a
+    // verification.
+    let back = t + 30_000;
+    let out = h.datagram(back, ncip(), MESH_A, &claim_from_peer(CLIENT, [9; 4]));
+    assert!(intercoms(&out).is_empty(), "{out:?}");
+    assert!(out.contains(&verify_ns(CLIENT_ADDR)), "{out:?}");
+    assert_eq!(h.engine.stats().dup_claims_deferred, 1);
+    // The client answers: this node is the smaller, keeps it, and claims it back in turn.
+    advert(&mut h, back + 15);
+    let out = h.run_until(back + 15);
+    assert_eq!(claims_to(&out, peer()), vec![back + 15]);
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    assert_eq!(h.engine.stats().dup_kept, 1);
+}
+
+#[test]
+fn a_claim_back_for_a_client_that_really_left_is_handed_over_after_the_window() {
+    let (mut h, t) = reasserted(rid(7));
+    h.datagram(
+        t + 10,
+        me(),
+        MESH_A,
+        &info_from_peer(&[CLIENT_ADDR], [8; 4]),
+    );
+    // The client roamed to the peer: nothing answers here.
+    let back = t + 30_000;
+    h.datagram(back, ncip(), MESH_A, &claim_from_peer(CLIENT, [9; 4]));
+    let out = h.run_until(back + ms_of(VERIFY_WINDOW) - 1);
+    assert!(intercoms(&just_outputs(&out)).is_empty());
+    let out = h.run_until(back + ms_of(VERIFY_WINDOW));
+    let sent = intercoms(&just_outputs(&out));
+    assert!(
+        sent.iter().any(|(d, r)| *d == Destination::Unicast(peer())
+            && matches!(&r.message, Message::Info(info) if info.mac == CLIENT)),
+        "{sent:?}"
+    );
+    assert!(h.engine.client_macs().is_empty());
+    let s = h.engine.stats();
+    assert_eq!((s.dup_yielded, s.dup_kept, s.handovers_out), (0, 0, 1));
+}
+
+#[test]
+fn a_new_duplicate_from_the_node_that_handed_over_ends_in_a_tie_break_both_ways() {
+    for (peer_id, this_yields) in [(rid(3), true), (rid(7), false)] {
+        let (mut h, t) = reasserted(peer_id);
+        h.datagram(
+            t + 10,
+            me(),
+            MESH_A,
+            &info_from_peer(&[CLIENT_ADDR], [8; 4]),
+        );
+        // The peer withdraws, then announces the client afresh: it reaches it again.
+        babel(
+            &mut h,
+            t + 1000,
+            learned(Change::Flush, "d1", CLIENT_ADDR, peer_id, 96),
+        );
+        babel(
+            &mut h,
+            30_000,
+            learned(Change::Add, "d2", CLIENT_ADDR, peer_id, 96),
+        );
+        // One action per MAC per minute: the next verification waits for t - 20 + 60 s.
+        let first_verification = t - 20;
+        let next = first_verification + ms_of(ACTION_INTERVAL);
+        let out = h.run_until(next - 1);
+        assert!(
+            !out.iter().any(|(_, o)| *o == verify_ns(CLIENT_ADDR)),
+            "{out:?}"
+        );
+        let out = h.run_until(next);
+        assert!(
+            out.iter()
+                .any(|(at, o)| *at == next && *o == verify_ns(CLIENT_ADDR))
+        );
+        advert(&mut h, next + 10);
+        let out = h.run_until(next + 10);
+        let s = h.engine.stats();
+        if this_yields {
+            assert!(h.engine.client_macs().is_empty(), "{peer_id}");
+            assert_eq!((s.dup_yielded, s.dup_kept), (1, 0));
+            assert!(claims_to(&out, peer()).is_empty());
+        } else {
+            assert_eq!(h.engine.client_macs(), vec![CLIENT], "{peer_id}");
+            assert_eq!((s.dup_yielded, s.dup_kept), (0, 1));
+            assert_eq!(claims_to(&out, peer()), vec![next + 10]);
+        }
+    }
+}
+
+#[test]
+fn a_persisting_duplicate_is_acted_on_at_most_once_a_minute() {
+    // The peer never answers the re-assert (its daemon is gone, its routes stay): the CLAIM
+    // is repeated once a minute, and this node never yields to it.
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    let mut verifications = Vec::new();
+    let mut t = 2000;
+    while t < 200_000 {
+        let out = h.run_until(t + 1000);
+        for (at, o) in &out {
+            if *o == verify_ns(CLIENT_ADDR) {
+                verifications.push(*at);
+                advert(&mut h, *at + 10);
+            }
+        }
+        t += 1000;
+    }
+    assert_eq!(verifications, vec![12_000, 72_000, 132_000, 192_000]);
+    let s = h.engine.stats();
+    assert_eq!((s.dup_reasserted, s.dup_yielded), (4, 0));
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+}
+
+#[test]
+fn the_stale_route_of_the_node_that_handed_the_client_over_is_left_to_expire() {
+    let mut h = Harness::new();
+    babel(&mut h, 0, BabelEvent::Connected { my_id: my_rid() });
+    babel(
+        &mut h,
+        0,
+        learned(Change::Add, "a0", &peer().to_string(), rid(3), 96),
+    );
+    // The client roams here from the peer: CLAIM, INFO.
+    h.reachable(1000, CLIENT_ADDR);
+    h.answer_lookup(1001, LookupAnswer::Route);
+    h.datagram(1010, me(), MESH_A, &info_from_peer(&[CLIENT_ADDR], [1; 4]));
+    assert!(h.engine.holds_node_client_ip(&CLIENT));
+    // babeld 1.12.1 never withdraws the peer's route; ours appears beside it.
+    babel(
+        &mut h,
+        1000,
+        learned(Change::Add, "d1", CLIENT_ADDR, rid(3), 96),
+    );
+    babel(&mut h, 1020, xroute(Change::Add, CLIENT_ADDR));
+    let out = h.run_until(100_000);
+    assert!(
+        !out.iter()
+            .any(|(_, o)| matches!(o, Output::Solicit(_) | Output::Intercom { .. })),
+        "{out:?}"
+    );
+    let s = h.engine.stats();
+    assert_eq!(
+        (s.dup_detected, s.dup_stale, s.dup_verifications),
+        (1, 1, 0)
+    );
+    // It expires (metric 65535), as it does after 12-90 s.
+    babel(
+        &mut h,
+        100_000,
+        learned(Change::Change, "d1", CLIENT_ADDR, rid(3), 65535),
+    );
+    assert_eq!(h.engine.stats().dup_ended, 1);
+}
+
+#[test]
+fn an_xroute_announced_at_65534_or_more_is_being_withdrawn_not_exported() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    assert_eq!(h.engine.stats().dup_detected, 1);
+    // A graceful release demotes the route: babeld announces it at 65534 until it goes.
+    let mut demoted = xroute(Change::Change, CLIENT_ADDR);
+    if let BabelEvent::XRoute(x) = &mut demoted {
+        x.metric = 65534;
+    }
+    babel(&mut h, 3000, demoted);
+    assert_eq!(h.engine.stats().dup_ended, 1);
+    assert!(
+        !h.run_until(60_000)
+            .iter()
+            .any(|(_, o)| *o == verify_ns(CLIENT_ADDR))
+    );
+}
+
+#[test]
+fn a_duplicate_no_client_here_owns_is_only_logged_and_counted() {
+    let mut h = monitored(rid(3));
+    // A proto-158 route left behind by hand, and the peer's route for the same address.
+    babel(&mut h, 2000, xroute(Change::Add, "2001:db8:1::77"));
+    babel(
+        &mut h,
+        2000,
+        learned(Change::Add, "d7", "2001:db8:1::77", rid(3), 96),
+    );
+    let out = h.run_until(100_000);
+    assert!(!out.iter().any(|(_, o)| matches!(
+        o,
+        Output::Solicit(_)
+            | Output::Intercom { .. }
+            | Output::Kernel(KernelOp::DelHostRoute(_) | KernelOp::DemoteHostRoute { .. })
+    )));
+    let s = h.engine.stats();
+    assert_eq!(
+        (s.dup_detected, s.dup_unowned, s.dup_verifications),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn duplicates_of_an_ipv4_address_or_the_node_client_ip_belong_to_their_client() {
+    for (addr, announced) in [
+        ("198.51.100.55", "198.51.100.55"),
+        (CLIENT_ADDR, &*ncip().to_string()),
+    ] {
+        let mut h = Harness::with_served_client(&[addr]);
+        babel(&mut h, 1000, BabelEvent::Connected { my_id: my_rid() });
+        babel(&mut h, 1000, xroute(Change::Add, announced));
+        babel(
+            &mut h,
+            1000,
+            learned(Change::Add, "a0", &peer().to_string(), rid(3), 96),
+        );
+        babel(
+            &mut h,
+            2000,
+            learned(Change::Add, "d1", announced, rid(3), 96),
+        );
+        h.run_until(2000 + ms_of(GRACE) + ms_of(VERIFY_WINDOW));
+        assert!(h.engine.client_macs().is_empty(), "{announced}");
+        assert_eq!(h.engine.stats().dup_released, 1, "{announced}");
+    }
+}
+
+#[test]
+fn a_disconnect_clears_the_view_and_the_next_session_starts_the_grace_period_again() {
+    let mut h = monitored(rid(3));
+    duplicate_at(&mut h, 2000, rid(3));
+    babel(&mut h, 5000, BabelEvent::Disconnected);
+    let out = h.run_until(60_000);
+    assert!(
+        !out.iter().any(|(_, o)| matches!(o, Output::Solicit(_))),
+        "{out:?}"
+    );
+    assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+    // Route lines without a session are not believed.
+    duplicate_at(&mut h, 60_000, rid(3));
+    assert!(h.run_until(120_000).is_empty());
+    // A new session dumps everything again: the duplicate is new to it.
+    babel(&mut h, 120_000, BabelEvent::Connected { my_id: my_rid() });
+    babel(&mut h, 120_000, xroute(Change::Add, CLIENT_ADDR));
+    babel(
+        &mut h,
+        120_000,
+        learned(Change::Add, "a0", &peer().to_string(), rid(3), 96),
+    );
+    duplicate_at(&mut h, 120_000, rid(3));
+    let out = h.run_until(120_000 + ms_of(GRACE));
+    assert!(
+        out.iter()
+            .any(|(t, o)| *t == 130_000 && *o == verify_ns(CLIENT_ADDR))
+    );
+    let s = h.engine.stats();
+    assert_eq!(
+        (s.babel_connects, s.babel_disconnects, s.dup_detected),
+        (2, 1, 2)
+    );
+}
+
+#[test]
+fn the_babel_view_is_bounded_and_irrelevant_routes_are_not_kept() {
+    let mut h = monitored(rid(3));
+    // Routes outside the client prefixes, node-client and node /64s, and non-host routes,
+    // take no room.
+    for (i, prefix) in ["2001:db8:2::/64", "2001:db8:9::1/128", "10.0.2.0/24"]
+        .iter()
+        .enumerate()
+    {
+        let prefix = Prefix::parse(prefix).unwrap();
+        babel(
+            &mut h,
+            2000,
+            BabelEvent::Route(Route {
+                change: Change::Add,
+                token: format!("e{i}"),
+                prefix,
+                source: Prefix::unspecified_like(&prefix.addr),
+                installed: true,
+                id: rid(3),
+                metric: 96,
+                refmetric: None,
+                via: None,
+                ifname: None,
+            }),
+        );
+    }
+    let max = l3roamd::engine::duplicates::MAX_ROUTES;
+    for i in 0..max {
+        let addr = Ipv6Addr::from(u128::from(ip("2001:db8:1::")) + 0x1_0000 + i as u128);
+        babel(
+            &mut h,
+            2000,
+            learned(
+                Change::Add,
+                &format!("f{i:x}"),
+                &addr.to_string(),
+                rid(3),
+                96,
+            ),
+        );
+    }
+    // The peer's node IP took one slot: this one is one too many.
+    assert_eq!(h.engine.stats().babel_routes_limit, 1);
+    // A flush frees a slot.
+    babel(
+        &mut h,
+        2000,
+        learned(Change::Flush, "f0", "2001:db8:1::1:0", rid(3), 96),
+    );
+    duplicate_at(&mut h, 2000, rid(3));
+    assert_eq!(h.engine.stats().babel_routes_limit, 1);
+    assert_eq!(h.engine.stats().dup_detected, 1);
+    let json = h.say("get_stats");
+    assert!(
+        json.contains("\"duplicates\": { \"detected\": 1,"),
+        "{json}"
+    );
+    assert!(json.contains("\"babel_routes_limit\": 1"), "{json}");
+}
+
+#[test]
+fn a_claim_from_the_other_node_while_verifying_is_answered_by_the_verification() {
+    for (peer_id, present) in [(rid(3), true), (rid(7), true), (rid(3), false)] {
+        let mut h = monitored(peer_id);
+        duplicate_at(&mut h, 2000, peer_id);
+        let checked = 2000 + ms_of(GRACE);
+        h.run_until(checked);
+        // Both nodes saw the duplicate; the peer's verification ended first.
+        let out = h.datagram(
+            checked + 3,
+            ncip(),
+            MESH_A,
+            &claim_from_peer(CLIENT, [7; 4]),
+        );
+        assert!(intercoms(&out).is_empty(), "{out:?}");
+        assert_eq!(h.engine.stats().dup_claims_deferred, 1);
+        let t = if present {
+            advert(&mut h, checked + 5);
+            checked + 5
+        } else {
+            checked + ms_of(VERIFY_WINDOW)
+        };
+        let out = h.run_until(t);
+        let sent = intercoms(&just_outputs(&out));
+        let info = sent.iter().any(|(d, r)| {
+            *d == Destination::Unicast(peer())
+                && matches!(&r.message, Message::Info(i) if i.mac == CLIENT)
+        });
+        let claim = !claims_to(&out, peer()).is_empty();
+        let s = h.engine.stats();
+        match (peer_id > my_rid(), present) {
+            // The peer is greater: this node keeps the client and claims it in turn.
+            (true, true) => {
+                assert!(claim && !info, "{sent:?}");
+                assert_eq!(s.dup_kept, 1);
+                assert_eq!(h.engine.client_macs(), vec![CLIENT]);
+            }
+            // This node is greater: it yields, with the INFO the claimer waits for.
+            (false, true) => {
+                assert!(info && !claim, "{sent:?}");
+                assert_eq!(s.dup_yielded, 1);
+                assert!(h.engine.client_macs().is_empty());
+            }
+            // Not here at all: handed over as any claimed client.
+            (_, false) => {
+                assert!(info && !claim, "{sent:?}");
+                assert_eq!((s.dup_yielded, s.dup_kept), (0, 0));
+                assert!(h.engine.client_macs().is_empty());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_claim_from_a_node_announcing_the_client_beside_us_is_verified_first() {
+    let mut h = monitored(rid(7));
+    duplicate_at(&mut h, 2000, rid(7));
+    // Before the grace period is over, the peer claims: it reaches the client too.
+    let out = h.datagram(5000, ncip(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    assert!(intercoms(&out).is_empty(), "{out:?}");
+    assert!(out.contains(&verify_ns(CLIENT_ADDR)), "{out:?}");
+    advert(&mut h, 5005);
+    let out = h.run_until(5005);
+    assert_eq!(claims_to(&out, peer()), vec![5005], "the smaller keeps it");
+    // Without such a duplicate a CLAIM is answered at once, as always.
+    let mut h = monitored(rid(7));
+    let out = h.datagram(5000, ncip(), MESH_A, &claim_from_peer(CLIENT, [7; 4]));
+    assert!(
+        intercoms(&out)
+            .iter()
+            .any(|(_, r)| matches!(&r.message, Message::Info(_)))
+    );
+    assert!(h.engine.client_macs().is_empty());
 }

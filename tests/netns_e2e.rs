@@ -790,3 +790,135 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
     server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);
     mesh.assert_all_running();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Duplicate host routes through babeld (`--babeld`, README "Duplicate host routes")
+
+/// From the duplicate's appearance to the stale router letting go: the grace period (10 s),
+/// the verification (at most 5 s; a present client answers in milliseconds), babeld's report
+/// of the other router's route (non-urgent, up to about 4 s with 1.12.1), a CLAIM and its
+/// INFO, plus slack for a loaded two-core machine.
+const DUPLICATE_BOUND: Duration = Duration::from_secs(30);
+
+fn holds_node_client_ip(mesh: &Mesh, router: &str) -> Result<(), String> {
+    let ncip = mesh.var("CLIENT_NCIP");
+    let lo = mesh.lo_addrs(router);
+    if lo.iter().any(|a| a == ncip) {
+        Ok(())
+    } else {
+        Err(format!("{router} lacks {ncip} on lo: {lo:?}"))
+    }
+}
+
+/// The sum of one counter over the routers.
+fn counted(counters: &[&std::collections::BTreeMap<String, u64>], key: &str) -> u64 {
+    counters
+        .iter()
+        .map(|c| c.get(key).copied().unwrap_or(0))
+        .sum()
+}
+
+/// r1's daemon crashes while it serves the client, and the client moves to r3: r3's CLAIMs
+/// go unanswered, so r3 takes the client over without an INFO after 4.8 s, while r1's kernel
+/// still holds the client's host routes and node-client IP, which r1's babeld keeps
+/// announcing. r1's daemon comes back and adopts what it finds (the neighbour entries are
+/// still there). Both routers now announce the client: a stale duplicate that no CLAIM of the
+/// ordinary hand-over will ever resolve. Whichever router babeld shows the other's route to
+/// acts: r3 finds the client present and claims it from r1's node IP, or r1 finds it absent
+/// and releases it; either way r1 lets go, and r3 serves.
+#[test]
+fn h_a_stale_duplicate_left_by_a_crashed_daemon_is_detected_and_released() {
+    let mut mesh = Mesh::up("stale_duplicate", Topology::default());
+    mesh.start_daemons();
+    announce_client(&mut mesh, NEW_CLIENT_BOUND);
+    must(
+        "r1 serves the client",
+        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
+    );
+    for router in ["r1", "r3"] {
+        let c = mesh.counters(router);
+        assert_eq!(
+            c["duplicates.babel_connects"], 1,
+            "{router} monitors babeld: {c:?}"
+        );
+        assert_eq!(c["duplicates.detected"], 0, "{router}: {c:?}");
+    }
+
+    mesh.signal_daemon("r1", Signal::SIGKILL);
+    mesh.wait_daemon_exit("r1", TERM_BOUND);
+    let moved = Instant::now();
+    mesh.roam("r3");
+    let (_, took_over) = must(
+        "r3 takes the client over without an answer from r1",
+        eventually(ROAM_BOUND, || holds_node_client_ip(&mesh, "r3")),
+    );
+    let duplicated = Instant::now();
+    let args = mesh.daemon_args("r1", false);
+    mesh.start_daemon("r1", args);
+    let restarted = Instant::now();
+    // A stale duplicate: r1 (again with a daemon) announces the client as r3 does.
+    must(
+        "r1 adopted what its crashed daemon left",
+        holds_node_client_ip(&mesh, "r1"),
+    );
+
+    let (_, detected) = must(
+        "a duplicate is detected",
+        eventually(DUPLICATE_BOUND, || {
+            let (r1, r3) = (mesh.counters("r1"), mesh.counters("r3"));
+            match counted(&[&r1, &r3], "duplicates.detected") {
+                0 => Err("no duplicate detected".to_string()),
+                _ => Ok(()),
+            }
+        }),
+    );
+    let (_, released) = must(
+        "r1 lets go of the client",
+        eventually(DUPLICATE_BOUND.saturating_sub(detected), || {
+            serves_not(&mesh, "r1")
+        }),
+    );
+    let released = detected + released;
+    server_reaches_client(&mut mesh, ROAM_BOUND);
+    must(
+        "r3 serves the client",
+        eventually(ROAM_BOUND, || serves(&mesh, "r3")),
+    );
+
+    let (r1, r3) = (mesh.counters("r1"), mesh.counters("r3"));
+    let by_claim = r3["duplicates.reasserted"] >= 1 && r1["handovers.out"] >= 1;
+    let by_verification = r1["duplicates.released"] >= 1;
+    let duplicates = |c: &std::collections::BTreeMap<String, u64>| {
+        c.iter()
+            .filter(|(k, v)| k.starts_with("duplicates.") && **v > 0)
+            .map(|(k, v)| format!("{}={v}", &k["duplicates.".len()..]))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    eprintln!(
+        "stale duplicate: r3 took over {} ms after the move; r1's daemon back {} ms later; \
+         duplicate detected {} ms and r1 released {} ms after that ({} ms after r1's restart), \
+         by {}; r1: {}; r3: {}",
+        ms(took_over),
+        ms(restarted - duplicated),
+        ms(detected),
+        ms(released),
+        ms(duplicated + released - restarted),
+        match (by_claim, by_verification) {
+            (true, _) => "r3's CLAIM to r1's node IP (client present at r3)",
+            (_, true) => "r1's verification (client absent at r1)",
+            _ => "neither?",
+        },
+        duplicates(&r1),
+        duplicates(&r3),
+    );
+    assert!(
+        by_claim || by_verification,
+        "r1 let go, but not through the duplicate policy: r1 {r1:?} r3 {r3:?}"
+    );
+    assert!(released <= DUPLICATE_BOUND, "{released:?}");
+    // Nobody lost a tie-break: the client is reachable through r3 only.
+    assert_eq!(counted(&[&r1, &r3], "duplicates.yielded"), 0);
+    assert!(moved.elapsed() < Duration::from_secs(120));
+    mesh.assert_all_running();
+}

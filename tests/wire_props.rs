@@ -7,6 +7,7 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
+use l3roamd::wire::babel::Line;
 use l3roamd::wire::checksum::Mode;
 use l3roamd::wire::icmpv6::{self, Ndp, NeighborAdvert, NeighborSolicit};
 use l3roamd::wire::intercom::{self, Header, Info, Message, Packet, Repr, Tlvs};
@@ -114,9 +115,80 @@ fn parse_everything(bytes: &[u8]) {
     let _ = arp::Repr::parse(bytes);
     let _ = ethernet::Repr::parse(bytes);
     let _ = ethernet::Packet::new_checked(bytes).map(|p| p.payload().len());
+    let _ = Line::parse(bytes);
+}
+
+/// Lines babeld 1.12.1 sent in the test mesh, to mutate.
+const BABEL_LINES: &[&str] = &[
+    "my-id 02:00:00:ff:fe:ff:00:01",
+    "add xroute 2001:db8:1::100/128-::/0 prefix 2001:db8:1::100/128 from ::/0 metric 0",
+    "add route 5641cf550c30 prefix 2001:db8:1::100/128 from ::/0 installed no id \
+     02:00:00:ff:fe:ff:00:03 metric 192 refmetric 96 via fe80::49a:2dff:fe94:3b03 if m-r2",
+    "add route 55dba1fce000 prefix 10.0.1.100/32 from 0.0.0.0/0 installed yes id \
+     02:00:00:ff:fe:ff:00:03 metric 96 refmetric 0 via fe80::34e3:ff:fed5:7457 if m-r3",
+];
+
+/// babeld's vocabulary, so that random lines get past the first words.
+fn babel_word() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "add",
+            "change",
+            "flush",
+            "route",
+            "xroute",
+            "prefix",
+            "from",
+            "installed",
+            "yes",
+            "no",
+            "id",
+            "metric",
+            "refmetric",
+            "via",
+            "if",
+            "ok",
+            "bad",
+            "BABEL",
+            "my-id",
+            "::/0",
+            "0.0.0.0/0",
+            "2001:db8::1/128",
+            "10.0.0.1/32",
+            "65535",
+            "1f",
+            "02:00:00:ff:fe:ff:00:01",
+        ])
+        .prop_map(str::to_string),
+        "[ -~]{0,12}",
+    ]
 }
 
 proptest! {
+    #[test]
+    fn babel_lines_of_babeld_words_parse_or_fail(words in vec(babel_word(), 0..24)) {
+        let line = words.join(" ");
+        if let Ok(Line::Route(route)) = Line::parse(line.as_bytes()) {
+            prop_assert!(route.token.len() <= 32);
+            prop_assert!(route.prefix.len <= 128);
+        }
+    }
+
+    #[test]
+    fn mutated_babel_lines_parse_or_fail(
+        which in 0..BABEL_LINES.len(),
+        edits in vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in any::<usize>(),
+    ) {
+        let mut bytes = BABEL_LINES[which].as_bytes().to_vec();
+        for (at, byte) in edits {
+            let at = at % bytes.len();
+            bytes[at] = byte;
+        }
+        bytes.truncate(cut % (bytes.len() + 1));
+        let _ = Line::parse(&bytes);
+    }
+
     #[test]
     fn intercom_round_trip(repr in intercom_repr()) {
         let bytes = repr.to_bytes();

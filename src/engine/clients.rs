@@ -154,6 +154,9 @@ impl Engine {
     /// Returns the client, creating it if unknown and the table has room.
     fn client_entry(&mut self, mac: MacAddr, ifindex: u32) -> Option<&mut Client> {
         if !self.clients.contains_key(&mac) {
+            if self.learning_held(&mac) {
+                return None;
+            }
             if self.clients.len() >= MAX_CLIENTS {
                 self.stats.limit_clients += 1;
                 return None;
@@ -188,6 +191,7 @@ impl Engine {
             client.liveness_deadline = None;
         }
         self.claim_if_deferred(mac);
+        self.duplicate_client_heard(mac);
     }
 
     /// notify-MAC (behaviour.md §4): "a client MAC was seen on `ifindex`".

@@ -213,15 +213,22 @@ impl Engine {
 
     /// Starts a CLAIM cycle to `dst`: normally the client's node-client IP.
     fn start_claim(&mut self, mac: MacAddr, dst: Ipv6Addr) {
+        if !self.claims.contains_key(&mac) {
+            log::info!("{mac}: served elsewhere, claiming it from {dst}");
+            self.claim_cycle(mac, dst);
+        }
+    }
+
+    /// The CLAIM cycle itself; false if one runs already (one per MAC at a time).
+    pub(super) fn claim_cycle(&mut self, mac: MacAddr, dst: Ipv6Addr) -> bool {
         if self.claims.contains_key(&mac) {
-            return;
+            return false;
         }
         let repr = Repr {
             header: self.header(intercom::TTL_UNICAST),
             message: Message::Claim { mac },
         };
         let bytes = repr.to_bytes();
-        log::info!("{mac}: served elsewhere, claiming it from {dst}");
         self.stats.claim_out += 1;
         self.send_unicast(dst, bytes.clone());
         let cycle = Retransmission::started(dst, bytes, CLAIM_SENDS, CLAIM_INTERVAL, self.now);
@@ -230,6 +237,7 @@ impl Engine {
         if let Some(client) = self.clients.get_mut(&mac) {
             client.decision = Decision::Claiming;
         }
+        true
     }
 
     pub(super) fn service_claim(&mut self, mac: MacAddr) {
@@ -424,24 +432,34 @@ impl Engine {
     /// CLAIM: hand over a current client (and give it up), or answer from the old-clients
     /// memory; ignore anything else (§5.2). Never forwarded.
     fn handle_claim(&mut self, sender: Ipv6Addr, mac: MacAddr) {
-        if let Some(client) = self.clients.get(&mac) {
-            let addresses = client.info_addresses(intercom::MAX_ADDRESSES_PER_TLV);
-            log::info!(
-                "{mac}: claimed by {sender}, handing over {} address(es)",
-                addresses.len()
-            );
-            self.stats.handovers_out += 1;
-            self.record_move(mac);
-            self.start_info(mac, sender, addresses);
-            self.delete_client(mac, "claimed by another node");
-            if let Some(old) = self.old_clients.get_mut(&mac) {
-                old.handed_to = Some(sender);
+        if self.clients.contains_key(&mac) {
+            if !self.claim_meets_duplicate(sender, mac) {
+                self.hand_over(mac, sender);
             }
         } else if let Some(old) = self.old_clients.get(&mac) {
             let addresses = old.addresses.clone();
             self.start_info(mac, sender, addresses);
         } else {
             self.stats.claims_for_unknown_clients += 1;
+        }
+    }
+
+    /// Hands a current client over to `sender`: INFO cycle, then the client goes.
+    pub(super) fn hand_over(&mut self, mac: MacAddr, sender: Ipv6Addr) {
+        let Some(client) = self.clients.get(&mac) else {
+            return;
+        };
+        let addresses = client.info_addresses(intercom::MAX_ADDRESSES_PER_TLV);
+        log::info!(
+            "{mac}: claimed by {sender}, handing over {} address(es)",
+            addresses.len()
+        );
+        self.stats.handovers_out += 1;
+        self.record_move(mac);
+        self.start_info(mac, sender, addresses);
+        self.delete_client(mac, "claimed by another node");
+        if let Some(old) = self.old_clients.get_mut(&mac) {
+            old.handed_to = Some(sender);
         }
     }
 
@@ -467,6 +485,7 @@ impl Engine {
         self.end_claim(mac);
         self.stats.handovers_in += 1;
         self.record_move(mac);
+        self.duplicate_note_handover(sender, mac);
         let Some(ifindex) = self.clients.get(&mac).map(|c| c.ifindex) else {
             return;
         };

@@ -5,6 +5,7 @@
 use super::control::Command;
 use super::output::KernelOp;
 use crate::wire::MacAddr;
+use crate::wire::babel::{self, RouterId};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Identifies one control-socket connection; chosen by the driver.
@@ -61,6 +62,22 @@ pub enum Input {
     Control { conn: ConnId, command: Command },
     /// A control line that did not parse; the reply is already decided.
     ControlRejected { conn: ConnId, reply: Vec<u8> },
+    /// What babeld's local interface reported (`--babeld`).
+    Babel(BabelEvent),
+}
+
+/// One event of the session with babeld's local interface (babeld.md §6): the system layer
+/// reads the header, sends `monitor` and hands over every route line it parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BabelEvent {
+    /// A session began: babeld's header was read and `monitor` sent; its dump follows.
+    Connected { my_id: RouterId },
+    /// The session ended (or never got past the header): what it reported is void.
+    Disconnected,
+    /// A route this node redistributes was added, changed or withdrawn.
+    XRoute(babel::XRoute),
+    /// A route learned from a neighbour was added, changed or flushed.
+    Route(babel::Route),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

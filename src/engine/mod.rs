@@ -13,6 +13,7 @@ mod clients;
 mod commands;
 pub mod control;
 pub mod dedup;
+pub mod duplicates;
 pub mod flapping;
 mod handover;
 pub mod input;
@@ -61,6 +62,10 @@ enum TimerKey {
     /// The hold of a demoted host route is over: delete it.
     Demoted(IpAddr),
     DupCache,
+    /// A duplicate host route's grace period or next check (babeld monitoring).
+    Duplicate(Ipv6Addr),
+    /// A client's duplicate handling: verification deadline, holds, expiries.
+    DuplicateMac(MacAddr),
     Reconcile,
 }
 
@@ -100,6 +105,8 @@ pub struct Engine {
     claim_windows: BTreeMap<MacAddr, Instant>,
     infos: BTreeMap<MacAddr, Retransmission>,
     dedup: dedup::DupCache,
+    /// What babeld reports, and what the duplicate policy decided per MAC.
+    dups: duplicates::Duplicates,
     seeks: BTreeMap<Ipv6Addr, Seek>,
     seek_bytes: usize,
     /// SEEKs originated in the last second, by address.
@@ -153,6 +160,7 @@ impl Engine {
             claim_windows: BTreeMap::new(),
             infos: BTreeMap::new(),
             dedup: dedup::DupCache::default(),
+            dups: duplicates::Duplicates::default(),
             seeks: BTreeMap::new(),
             seek_bytes: 0,
             seek_window: stats::RateWindow::new(seek::MAX_SEEKS_PER_SECOND),
@@ -228,6 +236,7 @@ impl Engine {
             Input::IntercomSendFailed { dst, errno } => self.handle_send_failed(dst, errno),
             Input::TunPacket(packet) => self.handle_tun_packet(packet),
             Input::Control { conn, command } => self.handle_command(conn, command),
+            Input::Babel(event) => self.handle_babel(event),
             Input::ControlRejected { conn, reply } => {
                 self.stats.control_errors += 1;
                 self.out
@@ -255,6 +264,8 @@ impl Engine {
                 TimerKey::Demoted(dst) => self.delete_demoted_route(dst),
                 TimerKey::FlapHold(mac) => self.end_flap_hold(mac),
                 TimerKey::Reconcile => self.request_dump(),
+                TimerKey::Duplicate(addr) => self.check_duplicate(addr),
+                TimerKey::DuplicateMac(mac) => self.service_duplicate_record(mac),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);
                     self.timers

@@ -62,6 +62,26 @@ pub struct Stats {
     pub reinjected: u64,
     pub kernel_failures: u64,
     pub control_errors: u64,
+    /// Duplicate host routes seen through babeld (see `duplicates.rs` for the policy).
+    pub dup_detected: u64,
+    pub dup_ended: u64,
+    pub dup_unowned: u64,
+    pub dup_stale: u64,
+    pub dup_verifications: u64,
+    pub dup_verified_present: u64,
+    pub dup_verified_absent: u64,
+    pub dup_released: u64,
+    pub dup_reasserted: u64,
+    pub dup_no_address: u64,
+    pub dup_kept: u64,
+    pub dup_yielded: u64,
+    pub dup_claims_deferred: u64,
+    pub dup_learning_suppressed: u64,
+    pub babel_connects: u64,
+    pub babel_disconnects: u64,
+    /// A route babeld reported that X or R had no room for.
+    pub babel_routes_limit: u64,
+    pub limit_duplicate_records: u64,
     /// What the driver counts: the engine only reports it.
     pub system: SystemCounters,
 }
@@ -75,12 +95,17 @@ pub struct SystemCounters {
     pub control_refused: u64,
     /// Intercom datagrams the kernel's send buffer had no room for.
     pub intercom_send_dropped: u64,
+    /// Connections to babeld that failed before a session began (refused, bad header).
+    pub babel_connect_failures: u64,
+    /// Lines from babeld that did not parse, and lines over 512 bytes (discarded).
+    pub babel_lines_malformed: u64,
+    pub babel_lines_too_long: u64,
 }
 
 impl Stats {
     /// The `get_stats` reply: every counter, grouped, as one line of JSON.
     pub fn to_json(&self) -> String {
-        let groups: [(&str, Vec<(&str, u64)>); 11] = [
+        let groups: [(&str, Vec<(&str, u64)>); 12] = [
             (
                 "intercom_in",
                 vec![
@@ -167,6 +192,7 @@ impl Stats {
                     ("mesh_ifs", self.limit_mesh_ifs),
                     ("deferred", self.limit_deferred),
                     ("flap_records", self.limit_flap_records),
+                    ("duplicate_records", self.limit_duplicate_records),
                     ("control_connections", self.system.control_refused),
                 ],
             ),
@@ -175,6 +201,31 @@ impl Stats {
             (
                 "client_frames",
                 vec![("dropped", self.system.frames_dropped)],
+            ),
+            (
+                "duplicates",
+                vec![
+                    ("detected", self.dup_detected),
+                    ("ended", self.dup_ended),
+                    ("unowned", self.dup_unowned),
+                    ("stale", self.dup_stale),
+                    ("verifications", self.dup_verifications),
+                    ("verified_present", self.dup_verified_present),
+                    ("verified_absent", self.dup_verified_absent),
+                    ("released", self.dup_released),
+                    ("reasserted", self.dup_reasserted),
+                    ("no_address_for_router", self.dup_no_address),
+                    ("tie_breaks_kept", self.dup_kept),
+                    ("yielded", self.dup_yielded),
+                    ("claims_deferred", self.dup_claims_deferred),
+                    ("learning_suppressed", self.dup_learning_suppressed),
+                    ("babel_connects", self.babel_connects),
+                    ("babel_disconnects", self.babel_disconnects),
+                    ("babel_connect_failures", self.system.babel_connect_failures),
+                    ("babel_lines_malformed", self.system.babel_lines_malformed),
+                    ("babel_lines_too_long", self.system.babel_lines_too_long),
+                    ("babel_routes_limit", self.babel_routes_limit),
+                ],
             ),
         ];
         let body: Vec<String> = groups

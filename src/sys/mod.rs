@@ -48,6 +48,7 @@ impl<T> Context<T> for io::Result<T> {
     }
 }
 
+pub mod babel;
 pub mod control;
 pub mod icmp6;
 pub mod icmp_error;

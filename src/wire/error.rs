@@ -45,6 +45,10 @@ pub enum Error {
     UnexpectedProtocol(u8),
     /// An NDP message not sent with hop limit 255, so possibly from off-link (RFC 4861 §7.1).
     BadHopLimit(u8),
+    /// A line of babeld's local interface longer than [`crate::wire::babel::MAX_LINE`].
+    LineTooLong(usize),
+    /// A line of babeld's local interface whose named field is missing or malformed.
+    BadField(&'static str),
     /// An ARP packet for other than Ethernet (htype 1, hlen 6) and IPv4 (ptype 0x0800, plen 4).
     UnsupportedArp {
         htype: u16,
@@ -80,6 +84,8 @@ impl fmt::Display for Error {
             Error::BadChecksum => f.write_str("bad checksum"),
             Error::UnexpectedProtocol(p) => write!(f, "unexpected next header {p}"),
             Error::BadHopLimit(h) => write!(f, "hop limit {h}, expected 255"),
+            Error::LineTooLong(len) => write!(f, "line of {len} bytes is longer than 512"),
+            Error::BadField(field) => write!(f, "missing or malformed field: {field}"),
             Error::UnsupportedArp {
                 htype,
                 ptype,

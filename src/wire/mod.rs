@@ -1,4 +1,5 @@
-//! Wire formats: the intercom protocol and the client-side frames the daemon reads and writes.
+//! Wire formats: the intercom protocol, the client-side frames the daemon reads and writes,
+//! and the lines of babeld's local interface.
 //!
 //! Contract, for every format in here: parsing untrusted bytes never panics, never loops
 //! without consuming input and never allocates more than the input's size justifies; a
@@ -8,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arp;
+pub mod babel;
 pub mod checksum;
 mod error;
 pub mod ethernet;

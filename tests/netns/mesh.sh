@@ -580,7 +580,7 @@ cmd_cut() {
 }
 
 # The daemon's command line on router R, one word a line. Standard: what the demo and most
-# tests run. --gluon: Gluon's init script's exact words (cli-and-control.md §3.1), including
+# tests run, duplicate detection through babeld's socket included. --gluon: Gluon's init script's exact words (cli-and-control.md §3.1), including
 # its last word, whose leading space hides -P from getopt; only on the client routers.
 cmd_daemon_args() {
   local dir=$1 r=$2 style=${3:-standard} var ifs i
@@ -603,6 +603,9 @@ cmd_daemon_args() {
   for i in $ifs; do printf '%s\n' -m "$i"; done
   if [ "$client" = 1 ]; then printf '%s\n' -i "$GW_DEV" -b "$CLIENT_BRIDGE"; fi
   printf '%s\n' -t 254 -s "$sock" -v
+  # Duplicate detection through babeld's local interface (README "Duplicate host routes").
+  # MESH_NO_BABELD=1 leaves it out.
+  [ -n "${MESH_NO_BABELD:-}" ] || printf '%s\n' --babeld "$MESH_RUN/babeld-$r.sock"
 }
 
 main() {

@@ -2,7 +2,9 @@
 //! rtnetlink would, joined by a fake network in which host routes and node-client IPs become
 //! visible to the other nodes after a routing delay (per hop), unicast reaches whichever node
 //! owns the destination in the sender's view, and multicast floods hop by hop. Loss, delay
-//! and duplication come from a seeded PRNG, so a seed reproduces a run exactly.
+//! and duplication come from a seeded PRNG, so a seed reproduces a run exactly. Optionally
+//! ([`Mesh::enable_babel`]) every node also gets babeld's monitor stream: what it exports and
+//! what it sees the others announce, as `xroute` and `route` updates.
 #![allow(dead_code)]
 
 use l3roamd::config::Config;
@@ -11,6 +13,7 @@ use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::{Duration, Instant};
 use l3roamd::wire::MacAddr;
+use l3roamd::wire::babel::{self, Change, Prefix, RouterId};
 use l3roamd::wire::intercom::{self, MessageType};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
@@ -92,6 +95,8 @@ pub struct SimClient {
     /// Internal (16-byte) addresses; IPv4 ones in ::ffff:0:0/96.
     pub addrs: Vec<Ipv6Addr>,
     pub at: Option<usize>,
+    /// Further nodes the client is on at the same time (a client bridged to two routers).
+    pub also_at: Vec<usize>,
     /// Right after attaching, uses only its first address (the others come 20 s later),
     /// so that a hand-over must carry them in the INFO.
     pub first_address_first: bool,
@@ -114,7 +119,23 @@ enum Event {
         node: usize,
     },
     NudSweep,
+    /// babeld's monitor stream: report what changed in each node's X and R.
+    BabelSync,
 }
+
+/// babeld on every node, as its local interface reports: X, what the node exports (its host
+/// routes, node-client IPs and node IP), and R, every announcement of another node that the
+/// routing view lets it see, as if each neighbour relayed every route it has.
+struct BabelSim {
+    ids: Vec<RouterId>,
+    reported_x: Vec<BTreeSet<Ipv6Addr>>,
+    /// (owner, destination) -> the route's token, per viewer.
+    reported_r: Vec<BTreeMap<(usize, Ipv6Addr), u64>>,
+    next_token: u64,
+}
+
+/// How often the simulated babeld reports changes.
+const BABEL_SYNC: Duration = Duration::from_millis(100);
 
 /// One announcement of a route: from `.0` until `.1` (still announced when `None`).
 type Announced = (Instant, Option<Instant>);
@@ -160,6 +181,7 @@ pub struct Mesh {
     pub dead: Vec<bool>,
     /// The next datagrams of these types are lost, once each, wherever they go.
     pub drop_next: Vec<MessageType>,
+    babel: Option<BabelSim>,
     trace: bool,
 }
 
@@ -247,6 +269,7 @@ impl Mesh {
             steps: 0,
             dead: vec![false; n],
             drop_next: Vec::new(),
+            babel: None,
             trace: false,
         };
         // Node IPs are routed from the start, as babeld would have them before l3roamd runs.
@@ -271,6 +294,7 @@ impl Mesh {
             mac,
             addrs,
             at: None,
+            also_at: Vec::new(),
             first_address_first: false,
             talks: 0,
             revealed: BTreeSet::new(),
@@ -323,6 +347,32 @@ impl Mesh {
 
     pub fn detach(&mut self, client: usize) {
         self.clients[client].at = None;
+        self.clients[client].also_at.clear();
+    }
+
+    /// The client is on `node` as well (bridged to both): it talks and answers there too.
+    pub fn attach_also(&mut self, client: usize, node: usize) {
+        self.clients[client].also_at.push(node);
+        self.schedule(
+            Duration::from_millis(1),
+            Event::ClientTalks { client, node },
+        );
+    }
+
+    /// Gives every node a babeld session (router-ids `ids`, one per node) and its monitor
+    /// stream from now on.
+    pub fn enable_babel(&mut self, ids: Vec<RouterId>) {
+        assert_eq!(ids.len(), self.nodes.len());
+        for (node, my_id) in ids.iter().enumerate() {
+            self.input(node, Input::Babel(BabelEvent::Connected { my_id: *my_id }));
+        }
+        self.babel = Some(BabelSim {
+            reported_x: vec![BTreeSet::new(); ids.len()],
+            reported_r: vec![BTreeMap::new(); ids.len()],
+            ids,
+            next_token: 1,
+        });
+        self.schedule(Duration::ZERO, Event::BabelSync);
     }
 
     pub fn roam(&mut self, client: usize, node: usize) {
@@ -480,7 +530,7 @@ impl Mesh {
                 );
             }
             Event::ClientTalks { client, node } => {
-                if self.clients[client].at != Some(node) {
+                if !self.clients[client].is_at(node) {
                     return;
                 }
                 let mac = self.clients[client].mac;
@@ -521,7 +571,107 @@ impl Mesh {
                 self.nud_sweep();
                 self.schedule(Duration::from_secs(1), Event::NudSweep);
             }
+            Event::BabelSync => {
+                self.babel_sync();
+                self.schedule(BABEL_SYNC, Event::BabelSync);
+            }
         }
+    }
+
+    /// Reports to each node what changed in its X and R since the last report.
+    fn babel_sync(&mut self) {
+        let Some(mut babel) = self.babel.take() else {
+            return;
+        };
+        for viewer in 0..self.nodes.len() {
+            if self.dead[viewer] {
+                continue;
+            }
+            let node = &self.nodes[viewer];
+            let x_now: BTreeSet<Ipv6Addr> = node
+                .kernel
+                .routes
+                .iter()
+                .map(|r| node.engine_internal_form(r.dst))
+                .chain(node.kernel.node_client_ips.iter().copied())
+                .chain(std::iter::once(node.ip))
+                .collect();
+            let r_now: BTreeSet<(usize, Ipv6Addr)> = self
+                .announcements
+                .keys()
+                .filter(|(owner, addr)| {
+                    *owner != viewer && self.owners_seen_by(viewer, addr).contains(owner)
+                })
+                .copied()
+                .collect();
+            let mut events = Vec::new();
+            let old_x = std::mem::replace(&mut babel.reported_x[viewer], x_now.clone());
+            for (addr, change) in x_now
+                .difference(&old_x)
+                .map(|a| (*a, Change::Add))
+                .chain(old_x.difference(&x_now).map(|a| (*a, Change::Flush)))
+            {
+                let prefix = self.babel_prefix(viewer, &addr);
+                events.push(BabelEvent::XRoute(babel::XRoute {
+                    change,
+                    prefix,
+                    source: Prefix::unspecified_like(&prefix.addr),
+                    metric: 0,
+                }));
+            }
+            let known: Vec<(usize, Ipv6Addr)> = babel.reported_r[viewer].keys().copied().collect();
+            for key in known.iter().filter(|k| !r_now.contains(k)) {
+                let token = babel.reported_r[viewer].remove(key).unwrap_or_default();
+                events.push(self.babel_route(viewer, &babel.ids, *key, token, Change::Flush));
+            }
+            let new: Vec<(usize, Ipv6Addr)> = r_now
+                .iter()
+                .filter(|k| !babel.reported_r[viewer].contains_key(k))
+                .copied()
+                .collect();
+            for key in new.iter() {
+                let token = babel.next_token;
+                babel.next_token += 1;
+                babel.reported_r[viewer].insert(*key, token);
+                events.push(self.babel_route(viewer, &babel.ids, *key, token, Change::Add));
+            }
+            for event in events {
+                self.input(viewer, Input::Babel(event));
+            }
+        }
+        self.babel = Some(babel);
+    }
+
+    fn babel_prefix(&self, viewer: usize, addr: &Ipv6Addr) -> Prefix {
+        let addr = self.nodes[viewer].engine_kernel_form(addr);
+        Prefix {
+            addr,
+            len: if addr.is_ipv4() { 32 } else { 128 },
+        }
+    }
+
+    fn babel_route(
+        &self,
+        viewer: usize,
+        ids: &[RouterId],
+        (owner, addr): (usize, Ipv6Addr),
+        token: u64,
+        change: Change,
+    ) -> BabelEvent {
+        let prefix = self.babel_prefix(viewer, &addr);
+        let hops = self.hops[viewer][owner].max(1);
+        BabelEvent::Route(babel::Route {
+            change,
+            token: format!("{token:x}"),
+            prefix,
+            source: Prefix::unspecified_like(&prefix.addr),
+            installed: true,
+            id: ids[owner],
+            metric: u16::try_from(96 * hops).unwrap_or(u16::MAX - 1),
+            refmetric: Some(0),
+            via: None,
+            ifname: Some("mesh0".into()),
+        })
     }
 
     /// The kernel's neighbour state machine for clients that left: entries nobody answers
@@ -533,7 +683,7 @@ impl Mesh {
             let present: BTreeSet<MacAddr> = self
                 .clients
                 .iter()
-                .filter(|c| c.at == Some(node))
+                .filter(|c| c.is_at(node))
                 .map(|c| c.mac)
                 .collect();
             let params = self.params.clone();
@@ -662,10 +812,7 @@ impl Mesh {
                 }
             }
             KernelOp::ProbeNeighbour { addr, mac, .. } => {
-                let present = self
-                    .clients
-                    .iter()
-                    .any(|c| c.at == Some(node) && c.mac == *mac);
+                let present = self.clients.iter().any(|c| c.is_at(node) && c.mac == *mac);
                 let entry = NeighEntry {
                     mac: *mac,
                     state: if present { Nud::Reachable } else { Nud::Probe },
@@ -874,7 +1021,7 @@ impl Mesh {
         let Some(client) = self
             .clients
             .iter_mut()
-            .find(|c| c.at == Some(node) && c.addrs.contains(&target))
+            .find(|c| c.is_at(node) && c.addrs.contains(&target))
         else {
             return;
         };
@@ -970,6 +1117,12 @@ impl Mesh {
             }
         }
         Ok(())
+    }
+}
+
+impl SimClient {
+    pub fn is_at(&self, node: usize) -> bool {
+        self.at == Some(node) || self.also_at.contains(&node)
     }
 }
 

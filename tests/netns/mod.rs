@@ -448,10 +448,21 @@ impl Mesh {
 
     /// Proto-158 routes of `family` ("-6" or "-4") in table 254, one line each.
     pub fn daemon_routes(&self, router: &str, family: &str) -> Vec<String> {
+        self.routes_of_protocol(router, family, "158")
+    }
+
+    /// The routes the daemon demoted when it released a client (`--release-protocol`, 159 by
+    /// default; the mesh runs the default), in table 254 like the routes they replaced. They
+    /// stay for the hold (1 s) and must be gone after it.
+    pub fn demoted_routes(&self, router: &str, family: &str) -> Vec<String> {
+        self.routes_of_protocol(router, family, "159")
+    }
+
+    fn routes_of_protocol(&self, router: &str, family: &str, protocol: &str) -> Vec<String> {
         self.sh(
             router,
             &[
-                "ip", family, "route", "show", "table", "254", "proto", "158",
+                "ip", family, "route", "show", "table", "254", "proto", protocol,
             ],
         )
         .lines()

@@ -1145,7 +1145,7 @@ fn assert_json_object_of_numbers(reply: &str) {
         }
         groups += 1;
     }
-    assert_eq!(groups, 10, "{reply}");
+    assert_eq!(groups, 11, "{reply}");
 }
 
 #[test]
@@ -1882,4 +1882,129 @@ fn demoted_routes_left_by_an_earlier_run_are_deleted_at_startup() {
         !out.iter().any(|o| matches!(o, Output::Reinject(_))),
         "{out:?}"
     );
+}
+
+// ----- flap damping (flapping.rs) -----
+
+/// One round trip of the client through this node: claimed away by the peer at `t` (a move),
+/// back 100 ms later and claimed from the peer if the node is not damping (a second move when
+/// the peer's INFO comes). Returns whether this node sent a CLAIM.
+fn bounce(h: &mut Harness, t: u64, nonce: u8) -> bool {
+    h.datagram(
+        t,
+        ncip(),
+        MESH_A,
+        &claim_from_peer(CLIENT, [nonce, 0, 0, 1]),
+    );
+    h.datagram(t + 10, me(), MESH_A, &ack_from_peer([nonce, 0, 0, 3]));
+    h.reachable(t + 100, "2001:db8:1::55");
+    let out = h.answer_lookup(t + 101, LookupAnswer::Route);
+    let claimed = intercoms(&out)
+        .iter()
+        .any(|(_, r)| matches!(r.message, Message::Claim { .. }));
+    if claimed {
+        h.datagram(
+            t + 150,
+            me(),
+            MESH_A,
+            &info_from_peer(&["2001:db8:1::55"], [nonce, 0, 0, 2]),
+        );
+    }
+    claimed
+}
+
+#[test]
+fn a_client_moving_six_times_in_20_s_is_not_claimed_for_30_s_then_claimed_if_it_answers() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    // Moves 1..6 at 1000, 1150, 2000, 2150, 3000, 3150: the sixth is a flap.
+    for (i, t) in [1000, 2000].into_iter().enumerate() {
+        assert!(bounce(&mut h, t, i as u8), "not damped yet at {t}");
+        assert_eq!(h.engine.stats().flaps_detected, 0);
+    }
+    assert!(bounce(&mut h, 3000, 2));
+    assert_eq!(h.engine.stats().flaps_detected, 1);
+    // Claimed away once more (handed over: a peer is always answered), then back: the node
+    // serves what it learns itself but sends no CLAIM.
+    let out = h.datagram(4000, ncip(), MESH_A, &claim_from_peer(CLIENT, [9, 0, 0, 1]));
+    assert!(
+        intercoms(&out)
+            .iter()
+            .any(|(_, r)| matches!(r.message, Message::Info(_)))
+    );
+    assert!(h.engine.client_macs().is_empty());
+    let out = h.reachable(4100, "2001:db8:1::55");
+    assert!(kernel_ops(&out).contains(&KernelOp::AddHostRoute(route("2001:db8:1::55"))));
+    let out = h.answer_lookup(4101, LookupAnswer::Route);
+    assert!(intercoms(&out).is_empty(), "{out:?}");
+    assert_eq!(h.engine.stats().claims_deferred, 1);
+    // Heard from again during the hold: still nothing.
+    assert!(intercoms(&h.reachable(20_000, "2001:db8:1::55")).is_empty());
+    let during: Vec<Output> = h.run_until(33_149).into_iter().map(|(_, o)| o).collect();
+    assert!(
+        !intercoms(&during)
+            .iter()
+            .any(|(_, r)| matches!(r.message, Message::Claim { .. })),
+        "no CLAIM during the hold"
+    );
+    // The hold ends 30 s after the flap (3150): the client is asked directly.
+    let asked = h.run_until(33_150);
+    assert!(
+        asked.iter().any(|(t, o)| *t == 33_150
+            && matches!(o, Output::Solicit(Solicitation::Neighbour { dst, .. }) if *dst == ip("2001:db8:1::55"))),
+        "{asked:?}"
+    );
+    // It answers: the claim decision runs again, and this time the CLAIM goes out.
+    let out = h.reachable(33_200, "2001:db8:1::55");
+    assert!(
+        kernel_ops(&out)
+            .iter()
+            .any(|op| matches!(op, KernelOp::LookupRoute { .. }))
+    );
+    let out = h.answer_lookup(33_201, LookupAnswer::Route);
+    assert_eq!(
+        intercoms(&out)
+            .iter()
+            .filter(|(d, r)| *d == Destination::Unicast(ncip())
+                && r.message == Message::Claim { mac: CLIENT })
+            .count(),
+        1
+    );
+    let json = h.say("get_stats");
+    assert!(
+        json.contains("\"flapping\": { \"detected\": 1, \"claims_deferred\": 1 }"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_flapping_client_that_does_not_answer_after_the_hold_is_forgotten() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    for (i, t) in [1000, 2000, 3000].into_iter().enumerate() {
+        bounce(&mut h, t, i as u8);
+    }
+    assert_eq!(h.engine.stats().flaps_detected, 1);
+    assert!(!bounce(&mut h, 4000, 7), "deferred");
+    // The client settled at the peer: nothing answers the question at the end of the hold,
+    // and its routes here are released.
+    let later = h.run_until(40_000);
+    assert_eq!(times_of(&later, &demote("2001:db8:1::55")), vec![38_150]);
+    assert!(h.engine.client_macs().is_empty());
+    assert!(
+        !later
+            .iter()
+            .any(|(_, o)| matches!(o, Output::Intercom { .. }))
+    );
+}
+
+#[test]
+fn six_moves_spread_over_more_than_20_s_are_no_flap() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    // Two moves every 10.5 s: never six within 20 s.
+    for i in 0..6u8 {
+        let t = 1000 + u64::from(i) * 10_500;
+        assert!(bounce(&mut h, t, i), "round {i}");
+        h.run_until(t + 10_000);
+    }
+    assert_eq!(h.engine.stats().flaps_detected, 0);
+    assert_eq!(h.engine.stats().claims_deferred, 0);
 }

@@ -883,6 +883,74 @@ fn percentile(values: &mut [u64], p: usize) -> u64 {
 const REGRESSION_SEEDS: &[u64] = &[];
 
 #[test]
+fn a_client_flapping_every_200_ms_for_30_s_is_damped_and_settles_on_one_node() {
+    use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES};
+    let mut mesh = Mesh::chain(3, Params::default(), 11);
+    let c = mesh.add_client(client_mac(11), addrs(3, 11));
+    mesh.attach(c, 0);
+    let mut inv = Invariants::new();
+    settle(&mut mesh, Duration::from_secs(10), &mut inv);
+    // Only what holds at every step while nodes may serve a client that left moments ago.
+    let mut consistent = |m: &Mesh| {
+        if let Err(e) = m.kernel_matches_engines() {
+            panic!("t={}: {e}", m.now);
+        }
+        for (n, node) in m.nodes.iter().enumerate() {
+            if let Err(e) = node.engine.check_consistency() {
+                panic!("t={}: node{n}: {e}", m.now);
+            }
+        }
+    };
+    let t0 = mesh.now;
+    let moves = 150;
+    for i in 0..moves {
+        mesh.roam(c, if i % 2 == 0 { 2 } else { 0 });
+        mesh.run_for(Duration::from_millis(200), &mut consistent);
+    }
+    let flapping_for = mesh.now.saturating_since(t0);
+    let packets = mesh.intercom_sent_since(t0);
+    let claims = count(&mesh, t0, MessageType::Claim);
+    let detected: Vec<u64> = [0, 2]
+        .iter()
+        .map(|&n| mesh.nodes[n].engine.stats().flaps_detected)
+        .collect();
+    eprintln!(
+        "flapping: {moves} moves in {} ms, {packets} intercom packets ({claims} CLAIMs), flaps detected {detected:?}",
+        flapping_for.as_millis()
+    );
+    assert!(detected.iter().all(|&d| d >= 1), "{detected:?}");
+    // Undamped, every move is a hand-over of at least CLAIM, INFO and ACK (450 here). Damped,
+    // each node hands over at most FLAP_MOVES + 1 times per hold, plus the moves of the
+    // first detection: a few dozen.
+    let bound = 3 * (FLAP_MOVES + 1) * 2 * 2;
+    assert!(
+        packets <= bound,
+        "{packets} intercom packets, bound {bound}"
+    );
+    // It stays on node 0 (the last move went there): within the hold and the 5 s question,
+    // node 0 alone serves it and node 2 has let go.
+    let stop = mesh.now;
+    let limit = FLAP_HOLD + Duration::from_secs(10);
+    let mut served_at = None;
+    mesh.run_until(stop + limit, &mut |m: &Mesh| {
+        consistent(m);
+        if served_at.is_none() && m.served_only_by(c, 0) {
+            served_at = Some(m.now);
+        }
+    });
+    let served_at = served_at.expect("served by node 0 alone after the flapping");
+    eprintln!(
+        "flapping: served by node 0 alone {} ms after the last move",
+        served_at.saturating_since(stop).as_millis()
+    );
+    assert!(mesh.served_only_by(c, 0));
+    mesh.kernel_matches_engines().unwrap();
+    settle(&mut mesh, Duration::from_secs(400), &mut Invariants::new());
+    assert!(mesh.served_only_by(c, 0));
+    assert!(mesh.nodes.iter().all(|n| n.kernel.demoted.is_empty()));
+}
+
+#[test]
 fn randomized_meshes_converge_for_many_seeds() {
     let seeds: u64 = std::env::var("SIM_SEEDS")
         .ok()

@@ -64,6 +64,9 @@ pub(super) enum Decision {
     Claiming,
     /// The node-client IP is on this node's loopback.
     Assigned,
+    /// Served elsewhere, but flapping: no CLAIM until the hold ends and the client answers
+    /// (flapping.rs).
+    Damped,
 }
 
 #[derive(Clone, Debug)]
@@ -184,6 +187,7 @@ impl Engine {
             client.last_seen_at = now;
             client.liveness_deadline = None;
         }
+        self.claim_if_deferred(mac);
     }
 
     /// notify-MAC (behaviour.md §4): "a client MAC was seen on `ifindex`".
@@ -762,7 +766,7 @@ impl Engine {
 
     /// The client has not been heard from for the liveness interval: ask it directly (unicast
     /// NS / ARP) and through the kernel; no answer within the grace time deletes it.
-    fn start_liveness_probe(&mut self, mac: MacAddr) {
+    pub(super) fn start_liveness_probe(&mut self, mac: MacAddr) {
         let now = self.now;
         let Some(client) = self.clients.get_mut(&mac) else {
             return;

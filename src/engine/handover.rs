@@ -168,6 +168,7 @@ impl Engine {
                             // new node's node-client IP reached us: claim it from that node directly
                             // (a CLAIM counts on any socket), or both would serve it until the
                             // other's neighbour entries age out.
+                            Some(_) if self.is_damped(&mac) => self.defer_claim(mac),
                             Some(node) => self.start_claim(mac, node),
                             None => self.assign_node_client_ip(mac),
                         }
@@ -185,6 +186,7 @@ impl Engine {
                             client.decision = Decision::Assigned;
                         }
                     }
+                    LookupAnswer::Route if self.is_damped(&mac) => self.defer_claim(mac),
                     LookupAnswer::Route => self.start_claim(mac, ncip_of),
                 }
             }
@@ -248,6 +250,7 @@ impl Engine {
                 log::info!("{mac}: no INFO for the CLAIM, taking it over without");
                 self.stats.claim_timeouts += 1;
                 self.end_claim(mac);
+                self.record_move(mac);
                 self.assign_node_client_ip(mac);
             }
         }
@@ -428,6 +431,7 @@ impl Engine {
                 addresses.len()
             );
             self.stats.handovers_out += 1;
+            self.record_move(mac);
             self.start_info(mac, sender, addresses);
             self.delete_client(mac, "claimed by another node");
             if let Some(old) = self.old_clients.get_mut(&mac) {
@@ -462,6 +466,7 @@ impl Engine {
         }
         self.end_claim(mac);
         self.stats.handovers_in += 1;
+        self.record_move(mac);
         let Some(ifindex) = self.clients.get(&mac).map(|c| c.ifindex) else {
             return;
         };

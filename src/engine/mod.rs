@@ -13,6 +13,7 @@ mod clients;
 mod commands;
 pub mod control;
 pub mod dedup;
+pub mod flapping;
 mod handover;
 pub mod input;
 pub mod output;
@@ -55,6 +56,8 @@ enum TimerKey {
     OldClient(MacAddr),
     Seek(Ipv6Addr),
     Dad(Ipv6Addr),
+    /// A flapping client's hold is over.
+    FlapHold(MacAddr),
     /// The hold of a demoted host route is over: delete it.
     Demoted(IpAddr),
     DupCache,
@@ -110,6 +113,8 @@ pub struct Engine {
     installed_routes: BTreeMap<IpAddr, HostRoute>,
     /// Host routes released by demotion and not yet deleted (`TimerKey::Demoted`).
     demoted_routes: BTreeMap<IpAddr, HostRoute>,
+    /// Recent moves of clients, and their flap holds.
+    flaps: BTreeMap<MacAddr, flapping::FlapRecord>,
     /// `has_route` requests waiting for the kernel, with the argument text to echo.
     pending_has_route: BTreeMap<ConnId, String>,
     view: reconcile::KernelView,
@@ -156,6 +161,7 @@ impl Engine {
             node_client_ips: BTreeSet::new(),
             installed_routes: BTreeMap::new(),
             demoted_routes: BTreeMap::new(),
+            flaps: BTreeMap::new(),
             pending_has_route: BTreeMap::new(),
             view: reconcile::KernelView::default(),
             stats: Stats::default(),
@@ -247,6 +253,7 @@ impl Engine {
                 TimerKey::Seek(addr) => self.service_seek(addr),
                 TimerKey::Dad(addr) => self.service_dad(addr),
                 TimerKey::Demoted(dst) => self.delete_demoted_route(dst),
+                TimerKey::FlapHold(mac) => self.end_flap_hold(mac),
                 TimerKey::Reconcile => self.request_dump(),
                 TimerKey::DupCache => {
                     self.dedup.expire(now);

@@ -28,6 +28,10 @@ pub struct Stats {
     pub claim_timeouts: u64,
     /// Host routes released by demotion, and demoted routes deleted after the hold.
     pub routes_demoted: u64,
+    /// Clients found flapping, and CLAIMs held back because of it.
+    pub flaps_detected: u64,
+    pub claims_deferred: u64,
+    pub limit_flap_records: u64,
     pub demoted_routes_deleted: u64,
     /// CLAIM and INFO copies after the first of their cycle.
     pub claim_retries: u64,
@@ -76,7 +80,7 @@ pub struct SystemCounters {
 impl Stats {
     /// The `get_stats` reply: every counter, grouped, as one line of JSON.
     pub fn to_json(&self) -> String {
-        let groups: [(&str, Vec<(&str, u64)>); 10] = [
+        let groups: [(&str, Vec<(&str, u64)>); 11] = [
             (
                 "intercom_in",
                 vec![
@@ -124,6 +128,13 @@ impl Stats {
                 ],
             ),
             (
+                "flapping",
+                vec![
+                    ("detected", self.flaps_detected),
+                    ("claims_deferred", self.claims_deferred),
+                ],
+            ),
+            (
                 "clients",
                 vec![
                     ("liveness_probes", self.liveness_probes),
@@ -155,6 +166,7 @@ impl Stats {
                     ("prefixes", self.limit_prefixes),
                     ("mesh_ifs", self.limit_mesh_ifs),
                     ("deferred", self.limit_deferred),
+                    ("flap_records", self.limit_flap_records),
                     ("control_connections", self.system.control_refused),
                 ],
             ),

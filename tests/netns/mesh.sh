@@ -25,6 +25,8 @@
 #   ncip MAC [PREFIX]                     the node-client IP of MAC (behaviour.md §2.1)
 #   daemon-args DIR ROUTER [--gluon]      l3roamd's command line there, one word a line
 #   exec DIR NODE CMD...                  run CMD in NODE's namespace
+# Environment: MESH_NO_RELEASE_RULE=1 leaves babeld's rule for l3roamd's demoted routes
+# (proto 159, metric 65534) out of its configuration.
 # After `up`, DIR/mesh.env holds every name and address (shell syntax, also read by the
 # Rust harness), so nothing else hard-codes them.
 #
@@ -288,8 +290,11 @@ router_conf() {
   echo "redistribute local ip $NODE_CLIENT_PREFIX eq 128 allow"
   # The release rule first (README "Graceful release and babeld"): l3roamd demotes a
   # released client's routes to proto 159, which babeld must announce at metric 65534.
-  echo "redistribute proto 159 ip $CLIENT_PREFIX6 eq 128 metric 65534"
-  echo "redistribute proto 159 ip $CLIENT_PREFIX4 eq 32 metric 65534"
+  # MESH_NO_RELEASE_RULE=1 leaves it out: what a mesh whose babeld lacks it gets.
+  if [ -z "${MESH_NO_RELEASE_RULE:-}" ]; then
+    echo "redistribute proto 159 ip $CLIENT_PREFIX6 eq 128 metric 65534"
+    echo "redistribute proto 159 ip $CLIENT_PREFIX4 eq 32 metric 65534"
+  fi
   echo "redistribute proto 158 ip $CLIENT_PREFIX6 eq 128 allow"
   echo "redistribute proto 158 ip $CLIENT_PREFIX4 eq 32 allow"
   if [ "$r" = r2 ]; then

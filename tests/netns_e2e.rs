@@ -20,7 +20,7 @@ mod netns;
 use std::time::{Duration, Instant};
 
 use l3roamd::engine::RELEASE_HOLD;
-use l3roamd::engine::flapping::{FLAP_MOVES, FLAP_WINDOW};
+use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES, FLAP_WINDOW};
 use netns::{Mesh, Topology, eventually};
 use nix::sys::signal::Signal;
 
@@ -914,5 +914,297 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
     // And the mesh still serves a real client.
     announce_client(&mut mesh, NEW_CLIENT_BOUND);
     server_reaches_client(&mut mesh, NEW_CLIENT_BOUND);
+    mesh.assert_all_running();
+}
+
+// ----- A flapping client (README "Flap damping") -----
+
+/// The flapping: the client's port moves between r1 and r3 every 200 ms, start to start, for
+/// 30 s, as in the simulator's test of the same name. 151 moves, so that it ends at r3: the
+/// routers damp at the sixth move, which takes it to r1, and the routes stay there for the
+/// hold; ending at r3, the client must be asked and claimed when the hold is over, the path
+/// that matters (ending at r1, the routes would mostly be where they belong already).
+const FLAP_PERIOD: Duration = Duration::from_millis(200);
+const FLAP_MOVES_MADE: u32 = 151;
+
+/// CLAIMs and INFOs r1 and r3 may send, together, while the client flaps. Both routers count
+/// the same hand-overs, so each holds its CLAIMs after the sixth (`FLAP_MOVES + 1`), about
+/// 1.2 s in, and the 30 s hold outlasts the flapping: no hand-over after that. A hand-over is
+/// one CLAIM from the router taking over and one INFO from the one handing over, each
+/// answered within milliseconds; one retry of each (300 ms, 500 ms) is allowed for a loaded
+/// machine. Without damping each move costs a CLAIM and an INFO: a build without it sent
+/// 300 during the 151 moves.
+const FLAP_CLAIMS_INFOS_BOUND: u64 = (FLAP_MOVES as u64 + 1) * 2 * 2;
+/// After the flapping: the hand-over of the end of the hold at most, retry included.
+const SETTLE_CLAIMS_INFOS_BOUND: u64 = 2 * 2;
+
+/// How long a router waits for the client's answer at the end of a hold (the liveness
+/// probe's grace, `clients::LIVENESS_GRACE`).
+const LIVENESS_GRACE: Duration = Duration::from_secs(5);
+
+/// From the last move until one router serves the client alone and the server's pings get
+/// through. Each hold began at a move, so it ends at most `FLAP_HOLD` (30 s) after the last
+/// one. Then the router the client stays at asks it directly and, unless it kept the routes
+/// all along, claims it (the answer takes milliseconds); the router it left asks too, waits
+/// out the liveness grace and forgets it, releasing what it had (`RELEASE_HOLD`); a roam's
+/// worth for the routes and babeld's update (`ROAM_BOUND`); 7 s of slack for a loaded
+/// two-core machine. 45 s.
+const FLAP_SETTLE_BOUND: Duration = FLAP_HOLD
+    .saturating_add(LIVENESS_GRACE)
+    .saturating_add(RELEASE_HOLD)
+    .saturating_add(ROAM_BOUND)
+    .saturating_add(Duration::from_secs(7));
+
+/// Traffic is steady when no gap between the server's 10 ms echo replies exceeds
+/// `STEADY_GAP` (a route change costs more: at least 100 ms, see the roams above), watched for
+/// at least `STEADY_FOR` once the routes settled.
+const STEADY_GAP: Duration = Duration::from_millis(200);
+const STEADY_FOR: Duration = Duration::from_secs(6);
+
+/// A router tells the sender a destination is unreachable when neighbour discovery or ARP
+/// gives up: three solicitations 1 s apart after the packet arrived. Such an error, arriving
+/// after the mesh settled, can be about a packet sent to the router the client had just left
+/// before; later than this after settling, it cannot.
+const NEIGHBOUR_GIVE_UP: Duration = Duration::from_millis(3500);
+
+/// What the flapping did.
+struct Flapping {
+    /// When the first move began, and when the last one was done.
+    start: Instant,
+    end: Instant,
+    /// How long each move (`mesh.roam`) took, and how many began more than 20 ms late.
+    took: Vec<Duration>,
+    late: usize,
+    /// When r1 and r3 had counted a flap, from the start (polled after each move).
+    detected: [Option<Duration>; 2],
+}
+
+/// Moves the client between r1 and r3 every [`FLAP_PERIOD`], start to start, whatever a
+/// move takes, [`FLAP_MOVES_MADE`] times.
+fn flap(mesh: &mut Mesh) -> Flapping {
+    let start = Instant::now();
+    let (mut took, mut late, mut detected) = (Vec::new(), 0, [None, None]);
+    for i in 0..FLAP_MOVES_MADE {
+        let due = start + FLAP_PERIOD * i;
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        if due.elapsed() > Duration::from_millis(20) {
+            late += 1;
+        }
+        let to = if mesh.client_at() == "r1" { "r3" } else { "r1" };
+        let began = Instant::now();
+        mesh.roam(to);
+        took.push(began.elapsed());
+        for (seen, router) in detected.iter_mut().zip(["r1", "r3"]) {
+            if seen.is_none() && flaps_detected(mesh, router) > 0 {
+                *seen = Some(start.elapsed());
+            }
+        }
+    }
+    Flapping {
+        start,
+        end: Instant::now(),
+        took,
+        late,
+        detected,
+    }
+}
+
+/// CLAIMs plus INFOs `router` has sent (retries included).
+fn claims_and_infos(mesh: &Mesh, router: &str) -> u64 {
+    let counters = mesh.counters(router);
+    counters["intercom_out.claim"] + counters["intercom_out.info"]
+}
+
+/// Hand-overs `router` took part in.
+fn handovers(mesh: &Mesh, router: &str) -> u64 {
+    let counters = mesh.counters(router);
+    counters["handovers.in"] + counters["handovers.out"]
+}
+
+/// r2 has exactly one babeld route for each client address, toward `router`.
+fn r2_routes_toward(mesh: &Mesh, router: &str) -> Result<(), String> {
+    for (family, addr) in [
+        ("-6", mesh.var("CLIENT_IP6")),
+        ("-4", mesh.var("CLIENT_IP4")),
+    ] {
+        let routes = mesh.sh(
+            "r2",
+            &[
+                "ip", family, "route", "show", "table", "all", "proto", "babel", addr,
+            ],
+        );
+        let lines: Vec<&str> = routes.lines().collect();
+        if lines.len() != 1 || !lines[0].contains(&format!(" dev m-{router} ")) {
+            return Err(format!(
+                "r2's babeld routes for {addr}, wanted one toward {router}: {lines:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `ms` of a time that may never have come.
+fn ms_or_never(d: Option<Duration>) -> String {
+    d.map_or("never".to_string(), |d| format!("{} ms", ms(d)))
+}
+
+#[test]
+fn h_a_client_flapping_every_200_ms_for_30_s_is_damped_and_served_afterwards() {
+    let mut mesh = Mesh::up("flapping_client", Topology::default());
+    mesh.start_daemons();
+    announce_client(&mut mesh, NEW_CLIENT_BOUND);
+    must(
+        "r1 serves the client",
+        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
+    );
+    let (c6, c4) = (
+        mesh.var("CLIENT_IP6").to_string(),
+        mesh.var("CLIENT_IP4").to_string(),
+    );
+    // The server pings the client throughout, in both families.
+    let pingers = [mesh.start_pinger("srv", &c6), mesh.start_pinger("srv", &c4)];
+    std::thread::sleep(Duration::from_millis(500));
+    let routers = ["r1", "r3"];
+    let sent_before = routers.map(|r| claims_and_infos(&mesh, r));
+    let sent_since = |mesh: &Mesh| -> u64 {
+        routers
+            .iter()
+            .zip(sent_before)
+            .map(|(r, before)| claims_and_infos(mesh, r) - before)
+            .sum()
+    };
+
+    let flapping = flap(&mut mesh);
+    let last_move = flapping.end;
+    let sent_flapping = routers.map(|r| claims_and_infos(&mesh, r));
+    let sent = sent_since(&mesh);
+    let mut took = flapping.took.clone();
+    took.sort();
+    let deferred = |router| {
+        let counters = mesh.counters(router);
+        counters
+            .get("flapping.claims_deferred")
+            .copied()
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "flapping: {} moves r1 <-> r3 in {} ms, one every {} ms start to start ({} late by \
+         more than 20 ms); a move took {} (min / median / max)",
+        flapping.took.len(),
+        ms(flapping.end - flapping.start),
+        ms(FLAP_PERIOD),
+        flapping.late,
+        spread(took),
+    );
+    eprintln!(
+        "flapping: detected by r1 after {}, by r3 after {} (polled after each move)",
+        ms_or_never(flapping.detected[0]),
+        ms_or_never(flapping.detected[1]),
+    );
+    eprintln!(
+        "flapping: CLAIM + INFO sent while it lasted: r1 {}, r3 {}, together {sent} (bound \
+         {FLAP_CLAIMS_INFOS_BOUND}; without damping, a CLAIM and an INFO per move: about {}); \
+         CLAIMs deferred: r1 {}, r3 {}",
+        sent_flapping[0] - sent_before[0],
+        sent_flapping[1] - sent_before[1],
+        2 * flapping.took.len(),
+        deferred("r1"),
+        deferred("r3"),
+    );
+    // (a) Both routers took the client for flapping.
+    for (router, detected) in routers.iter().zip(flapping.detected) {
+        assert!(detected.is_some(), "{router} detected no flap");
+    }
+    // (b) The intercom stayed quiet.
+    assert!(
+        sent <= FLAP_CLAIMS_INFOS_BOUND,
+        "{sent} CLAIMs and INFOs while flapping, bound {FLAP_CLAIMS_INFOS_BOUND}"
+    );
+
+    // (c) Once the holds are over, the router the client stays at serves it alone, r2 routes
+    // it there, and the server's pings get through.
+    let holder = mesh.client_at();
+    let other = if holder == "r1" { "r3" } else { "r1" };
+    let settled = || -> Result<(), String> {
+        serves(&mesh, &holder)?;
+        serves_not(&mesh, other)?;
+        r2_routes_toward(&mesh, &holder)?;
+        for &p in &pingers {
+            let pinger = mesh.pinger(p);
+            if pinger.first_reply_after(last_move).is_none() {
+                return Err(format!("no echo reply from {}", pinger.addr));
+            }
+        }
+        Ok(())
+    };
+    must(
+        &format!("after the flapping, {holder} alone serves the client"),
+        eventually(FLAP_SETTLE_BOUND, settled),
+    );
+    let settled_at = Instant::now();
+    let handovers_settled = routers.map(|r| handovers(&mesh, r));
+    // Then watched for a while, and until both holds and what ends them are over (the
+    // client asked, and forgotten by the router it is not at, releasing what it had): no
+    // gap, no loop, no route change, no hand-over.
+    let last_detection = flapping.detected.into_iter().flatten().max();
+    let holds_over = flapping.start
+        + last_detection.unwrap_or_default()
+        + FLAP_HOLD
+        + LIVENESS_GRACE
+        + RELEASE_HOLD;
+    let watch_until = holds_over.max(settled_at + STEADY_FOR);
+    std::thread::sleep(watch_until.saturating_duration_since(Instant::now()));
+    let steady = pingers.map(|p| mesh.pinger(p).steady_since(last_move, STEADY_GAP));
+    eprintln!(
+        "after the flapping: {holder} alone serves the client {} ms after the last move \
+         (watched until {} ms after it); the server's pings steady since {} (IPv6), {} (IPv4) \
+         after it; ICMP errors since the flapping began: {} (IPv6), {} (IPv4); CLAIM + \
+         INFO since it ended: {} (bound {SETTLE_CLAIMS_INFOS_BOUND})",
+        ms(settled_at - last_move),
+        ms(last_move.elapsed()),
+        ms_or_never(steady[0].map(|at| at - last_move)),
+        ms_or_never(steady[1].map(|at| at - last_move)),
+        mesh.pinger(pingers[0]).errors_after(flapping.start).len(),
+        mesh.pinger(pingers[1]).errors_after(flapping.start).len(),
+        sent_since(&mesh) - sent,
+    );
+    for (&p, steady) in pingers.iter().zip(steady) {
+        let pinger = mesh.pinger(p);
+        assert!(
+            steady.is_some_and(|at| at <= settled_at + STEADY_GAP),
+            "{}: a gap over {STEADY_GAP:?} after the mesh settled (largest: {} ms)",
+            pinger.addr,
+            ms(pinger.largest_gap_since(settled_at))
+        );
+        // "Time to live exceeded" ("Time exceeded: Hop limit") would be a loop between the
+        // routers, reported at once.
+        let looped: Vec<String> = pinger
+            .errors_after(settled_at)
+            .into_iter()
+            .filter(|line| line.contains("exceeded"))
+            .collect();
+        assert!(
+            looped.is_empty(),
+            "{}: a loop after the mesh settled: {looped:?}",
+            pinger.addr
+        );
+        let errors = pinger.errors_after(settled_at + NEIGHBOUR_GIVE_UP);
+        assert!(
+            errors.is_empty(),
+            "{}: ICMP errors about packets sent after the mesh settled: {errors:?}",
+            pinger.addr
+        );
+    }
+    must("after the steady time", settled());
+    assert_eq!(
+        routers.map(|r| handovers(&mesh, r)),
+        handovers_settled,
+        "hand-overs after the mesh settled"
+    );
+    assert!(
+        sent_since(&mesh) - sent <= SETTLE_CLAIMS_INFOS_BOUND,
+        "CLAIMs and INFOs after the flapping"
+    );
+    // (d) And every daemon is still running.
     mesh.assert_all_running();
 }

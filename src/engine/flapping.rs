@@ -5,8 +5,11 @@
 //! Policy (README "Flap damping"):
 //! - a **move** is a hand-over that involves this node: it handed the client over on a CLAIM,
 //!   or took it over (INFO received, or no INFO after the whole CLAIM cycle);
-//! - more than [`FLAP_MOVES`] moves within [`FLAP_WINDOW`] is a **flap** (batman-adv: 5 in 20 s;
-//!   EVPN's 5 in 180 s would damp ordinary walks between rooms);
+//! - more than [`FLAP_MOVES`] moves within [`FLAP_WINDOW`] is a **flap**: a client that stays
+//!   less than a second at each node, faster than a hand-over and babeld's update (0.3–0.5 s)
+//!   can follow. batman-adv's 5 in 20 s, or EVPN's 5 in 180 s, would damp a client walked
+//!   between two access points every few seconds, which a hand-over of three packets and a
+//!   few hundred milliseconds serves well (the demo roams every 3 s);
 //! - for [`FLAP_HOLD`] after a flap the node sends no CLAIM for the client. It still serves what
 //!   it learns itself and still hands the client over when claimed by a node that does not
 //!   damp, so a peer is never left without an answer;
@@ -26,7 +29,7 @@ use std::collections::VecDeque;
 
 /// More moves than this within [`FLAP_WINDOW`] is a flap.
 pub const FLAP_MOVES: usize = 5;
-pub const FLAP_WINDOW: Duration = Duration::from_secs(20);
+pub const FLAP_WINDOW: Duration = Duration::from_secs(5);
 /// How long a flapping client is not claimed.
 pub const FLAP_HOLD: Duration = Duration::from_secs(30);
 /// Clients whose moves are remembered at once; records of clients that have not moved

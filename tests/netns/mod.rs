@@ -448,10 +448,21 @@ impl Mesh {
 
     /// Proto-158 routes of `family` ("-6" or "-4") in table 254, one line each.
     pub fn daemon_routes(&self, router: &str, family: &str) -> Vec<String> {
+        self.routes_of_protocol(router, family, "158")
+    }
+
+    /// The routes the daemon demoted when it released a client (`--release-protocol`, 159 by
+    /// default; the mesh runs the default), in table 254 like the routes they replaced. They
+    /// stay for the hold (1 s) and must be gone after it.
+    pub fn demoted_routes(&self, router: &str, family: &str) -> Vec<String> {
+        self.routes_of_protocol(router, family, "159")
+    }
+
+    fn routes_of_protocol(&self, router: &str, family: &str, protocol: &str) -> Vec<String> {
         self.sh(
             router,
             &[
-                "ip", family, "route", "show", "table", "254", "proto", "158",
+                "ip", family, "route", "show", "table", "254", "proto", protocol,
             ],
         )
         .lines()
@@ -635,6 +646,9 @@ pub struct Pinger {
     pub addr: String,
     child: Child,
     replies: Arc<Mutex<Vec<Instant>>>,
+    /// ICMP errors ping reported ("From <router> icmp_seq=N Time to live exceeded"), with
+    /// when each arrived.
+    errors: Arc<Mutex<Vec<(Instant, String)>>>,
     reader: Option<JoinHandle<()>>,
     log: PathBuf,
 }
@@ -658,6 +672,8 @@ impl Pinger {
         let stdout = child.stdout.take().expect("ping stdout");
         let replies = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&replies);
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let seen_errors = Arc::clone(&errors);
         let mut copy = File::options().create(true).append(true).open(&log).ok();
         let reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -665,6 +681,11 @@ impl Pinger {
                     seen.lock()
                         .unwrap_or_else(PoisonError::into_inner)
                         .push(Instant::now());
+                } else if line.contains("] From ") {
+                    seen_errors
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((Instant::now(), line.clone()));
                 }
                 if let Some(file) = copy.as_mut() {
                     let _ = writeln!(file, "{line}");
@@ -676,6 +697,7 @@ impl Pinger {
             addr: addr.to_string(),
             child,
             replies,
+            errors,
             reader: Some(reader),
             log,
         }
@@ -695,7 +717,12 @@ impl Pinger {
     /// The largest gap between consecutive replies from one second before `t` until now,
     /// counting a gap that is still open (the cut a move at `t` caused).
     pub fn cut_around(&self, t: Instant) -> Duration {
-        let from = t.checked_sub(Duration::from_secs(1)).unwrap_or(t);
+        self.largest_gap_since(t.checked_sub(Duration::from_secs(1)).unwrap_or(t))
+    }
+
+    /// The largest gap between consecutive replies after `from` until now, counting a gap
+    /// that is still open.
+    pub fn largest_gap_since(&self, from: Instant) -> Duration {
         let mut replies: Vec<Instant> =
             self.replies().into_iter().filter(|&at| at > from).collect();
         if replies.is_empty() {
@@ -707,6 +734,29 @@ impl Pinger {
             .map(|pair| pair[1] - pair[0])
             .max()
             .unwrap_or_default()
+    }
+
+    /// The first reply after `from` since which no gap (a still open one included) exceeded
+    /// `gap`: when traffic came back for good. `None` while it is cut.
+    pub fn steady_since(&self, from: Instant, gap: Duration) -> Option<Instant> {
+        let replies: Vec<Instant> = self.replies().into_iter().filter(|&at| at > from).collect();
+        let last = *replies.last()?;
+        if last.elapsed() > gap {
+            return None;
+        }
+        let broken = replies.windows(2).rposition(|pair| pair[1] - pair[0] > gap);
+        Some(broken.map_or(replies[0], |i| replies[i + 1]))
+    }
+
+    /// The ICMP errors ping reported after `t`.
+    pub fn errors_after(&self, t: Instant) -> Vec<String> {
+        self.errors
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(at, _)| *at > t)
+            .map(|(_, line)| line.clone())
+            .collect()
     }
 
     fn stop(&mut self) {

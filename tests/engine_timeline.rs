@@ -2727,3 +2727,33 @@ fn a_claim_from_a_node_announcing_the_client_beside_us_is_verified_first() {
     );
     assert!(h.engine.client_macs().is_empty());
 }
+
+#[test]
+fn a_duplicate_the_flap_hold_made_is_left_to_the_hold_and_a_claim_after_it_answered_at_once() {
+    let mut h = monitored(rid(7));
+    // Six moves by 3150: a flap, held until 33 150. The client ends up here.
+    for (i, t) in [1000, 2000, 3000].into_iter().enumerate() {
+        bounce(&mut h, t, 20 + i as u8);
+    }
+    assert_eq!(h.engine.stats().flaps_detected, 1);
+    // The peer, damped too, serves what it learns itself: it announces the client beside us,
+    // long after its hand-over (no stale route of it).
+    duplicate_at(&mut h, 14_000, rid(7));
+    let during = h.run_until(33_149);
+    assert!(
+        !during.iter().any(|(_, o)| *o == verify_ns(CLIENT_ADDR)),
+        "no verification during the hold: {during:?}"
+    );
+    assert!(claims_to(&during, peer()).is_empty());
+    assert_eq!(h.engine.stats().dup_verifications, 0);
+    // Its hold over, the peer found the client there and claims it: handed over at once.
+    let out = h.datagram(33_200, ncip(), MESH_A, &claim_from_peer(CLIENT, [30; 4]));
+    assert!(
+        intercoms(&out)
+            .iter()
+            .any(|(_, r)| matches!(&r.message, Message::Info(_))),
+        "{out:?}"
+    );
+    assert!(h.engine.client_macs().is_empty());
+    assert_eq!(h.engine.stats().dup_claims_deferred, 0);
+}

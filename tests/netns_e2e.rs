@@ -437,7 +437,7 @@ fn b_active_roams_restore_two_way_traffic_and_move_routes() {
             roams.push(roam_checked(&mut mesh, &label, to, [p6, p4]));
             // The client's pings answered prove both directions already; the server's own
             // pings get through as well.
-            server_reaches_client(&mut mesh, ROAM_BOUND);
+            server_reaches_client(&mut mesh, ROAM_GIVE_UP);
             let listed = mesh.control(to, "get_clients");
             assert!(
                 listed.contains(&format!("\"{mac}\"")),
@@ -934,6 +934,10 @@ fn g_nobodys_destination_gets_unreachable_and_a_flood_stays_bounded() {
 /// INFO, plus slack for a loaded two-core machine.
 const DUPLICATE_BOUND: Duration = Duration::from_secs(30);
 
+/// r3's CLAIMs to the crashed daemon go unanswered: 16 of them 300 ms apart and one interval
+/// more, then r3 takes the client over (4.8 s measured); the rest is slack.
+const TAKEOVER_BOUND: Duration = Duration::from_secs(10);
+
 fn holds_node_client_ip(mesh: &Mesh, router: &str) -> Result<(), String> {
     let ncip = mesh.var("CLIENT_NCIP");
     let lo = mesh.lo_addrs(router);
@@ -984,7 +988,7 @@ fn h_a_stale_duplicate_left_by_a_crashed_daemon_is_detected_and_released() {
     mesh.roam("r3");
     let (_, took_over) = must(
         "r3 takes the client over without an answer from r1",
-        eventually(ROAM_BOUND, || holds_node_client_ip(&mesh, "r3")),
+        eventually(TAKEOVER_BOUND, || holds_node_client_ip(&mesh, "r3")),
     );
     let duplicated = Instant::now();
     let args = mesh.daemon_args("r1", false);
@@ -1016,7 +1020,7 @@ fn h_a_stale_duplicate_left_by_a_crashed_daemon_is_detected_and_released() {
     server_reaches_client(&mut mesh, ROAM_BOUND);
     must(
         "r3 serves the client",
-        eventually(ROAM_BOUND, || serves(&mesh, "r3")),
+        eventually(ROAM_GIVE_UP, || serves(&mesh, "r3")),
     );
 
     let (r1, r3) = (mesh.counters("r1"), mesh.counters("r3"));

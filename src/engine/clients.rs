@@ -770,20 +770,36 @@ impl Engine {
 
     /// The client has not been heard from for the liveness interval: ask it directly (unicast
     /// NS / ARP) and through the kernel; no answer within the grace time deletes it.
-    pub(super) fn start_liveness_probe(&mut self, mac: MacAddr) {
+    fn start_liveness_probe(&mut self, mac: MacAddr) {
+        self.stats.liveness_probes += 1;
+        log::debug!("{mac}: not heard from for a while, probing");
+        self.expect_answer(mac);
+    }
+
+    /// Asks the client whether it is here; without a sign of it within [`LIVENESS_GRACE`]
+    /// it is deleted (the client's timer sees to it).
+    pub(super) fn expect_answer(&mut self, mac: MacAddr) {
         let now = self.now;
         let Some(client) = self.clients.get_mut(&mac) else {
             return;
         };
         client.liveness_deadline = Some(now + LIVENESS_GRACE);
+        self.ask_client(mac);
+        self.reschedule_client(mac);
+    }
+
+    /// Asks the client directly: unicast NS / ARP to each active address, and the kernel
+    /// probes every address. Any sign of it afterwards is `heard_from`.
+    pub(super) fn ask_client(&mut self, mac: MacAddr) {
+        let Some(client) = self.clients.get(&mac) else {
+            return;
+        };
         let addrs: Vec<Ipv6Addr> = client
             .addresses
             .iter()
             .filter(|a| a.state.is_active())
             .map(|a| a.addr)
             .collect();
-        self.stats.liveness_probes += 1;
-        log::debug!("{mac}: not heard from for a while, probing");
         for addr in addrs {
             self.solicit(addr, SolicitMode::Verify(mac));
         }

@@ -36,11 +36,14 @@
 //!    that announces the client beside us (a duplicate that is not its stale route) is also
 //!    answered only after verifying: so both nodes of a race end up in the same tie-break,
 //!    whoever acts first;
-//! 5. at most one verification per MAC per [`ACTION_INTERVAL`];
+//! 5. at most one verification per MAC per [`ACTION_INTERVAL`]; flap damping first: while a
+//!    client's flap hold runs, both nodes of the flap may announce it by design, so a
+//!    duplicate that began before the hold ended gets its grace from the end of the hold, and
+//!    is no evidence of a race;
 //! 6. a duplicate of a prefix we redistribute but no client of ours owns (a route left
 //!    behind, a local address) is logged and counted, never acted on.
 
-use super::clients::{LIVENESS_GRACE, SolicitMode};
+use super::clients::LIVENESS_GRACE;
 use super::{BabelEvent, Engine, TimerKey};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
@@ -458,6 +461,16 @@ impl Engine {
             }
             return;
         };
+        // The flap hold made it (both nodes serve a damped client): its grace runs from the
+        // end of the hold, when the damped node claims the client if it is there.
+        let quiet_from = self
+            .flap_hold_until(&mac)
+            .map_or(since, |end| since.max(end));
+        if now < quiet_from + GRACE {
+            self.timers
+                .set(TimerKey::Duplicate(addr), Some(quiet_from + GRACE));
+            return;
+        }
         let record = self.dups.records.get(&mac);
         let busy_until = record
             .and_then(|r| r.verify.map(|v| v.started).or(r.last_action_at))
@@ -498,15 +511,9 @@ impl Engine {
     /// probe does; any sign of it before the deadline counts as present. False if the client
     /// is gone or no record could be kept for it.
     fn start_verification(&mut self, mac: MacAddr, purpose: Purpose) -> bool {
-        let Some(client) = self.clients.get(&mac) else {
+        if !self.clients.contains_key(&mac) {
             return false;
-        };
-        let addrs: Vec<Ipv6Addr> = client
-            .addresses
-            .iter()
-            .filter(|a| a.state.is_active())
-            .map(|a| a.addr)
-            .collect();
+        }
         let now = self.now;
         let Some(record) = self.record_mut(mac) else {
             return false;
@@ -519,10 +526,7 @@ impl Engine {
         // What follows from it (a release, a CLAIM, a tie-break) is this minute's action.
         record.last_action_at = Some(now);
         self.stats.dup_verifications += 1;
-        for addr in addrs {
-            self.solicit(addr, SolicitMode::Verify(mac));
-        }
-        self.kernel_probe_all(mac);
+        self.ask_client(mac);
         self.reschedule_duplicate_record(mac);
         true
     }
@@ -755,7 +759,8 @@ impl Engine {
                     // Both saw the duplicate: the verification under way answers the CLAIM.
                     let other = sender_id.unwrap_or(other);
                     log::info!(
-                        "{mac}: CLAIM from {sender} (router-id {other}) while verifying:                          answered when the client has been"
+                        "{mac}: CLAIM from {sender} (router-id {other}) while verifying: \
+                         answered when the client has been"
                     );
                     self.stats.dup_claims_deferred += 1;
                     if let Some(r) = self.dups.records.get_mut(&mac) {
@@ -797,6 +802,7 @@ impl Engine {
             .get(&mac)
             .and_then(|r| r.handed_over)
             .filter(|(from, at)| *from == node_ip && *at + HANDOVER_MEMORY > self.now);
+        let hold_end = self.flap_hold_until(&mac);
         client
             .addresses
             .iter()
@@ -807,7 +813,8 @@ impl Engine {
                     return false;
                 };
                 let stale = handed.is_some_and(|(_, at)| episode.since < at + GRACE);
-                !stale && self.duplicate_ids(&addr).contains(&id)
+                let flap_made = hold_end.is_some_and(|end| episode.since < end);
+                !stale && !flap_made && self.duplicate_ids(&addr).contains(&id)
             })
     }
 

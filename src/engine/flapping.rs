@@ -19,7 +19,9 @@
 //!
 //! The moves are counted on both nodes of a flap alike (one hands over what the other takes),
 //! so both damp, and neither claims until its hold ends: routes stay where they are, and the
-//! intercom carries nothing for the client in the meantime.
+//! intercom carries nothing for the client in the meantime. Both nodes may announce the
+//! client during a hold; the end of the hold is remembered for [`HOLD_MEMORY`], so that the
+//! duplicate policy (duplicates.rs) does not take what the hold made for a race.
 
 use super::clients::Decision;
 use super::{Engine, TimerKey};
@@ -35,17 +37,26 @@ pub const FLAP_HOLD: Duration = Duration::from_secs(30);
 /// Clients whose moves are remembered at once; records of clients that have not moved
 /// within the window (and are not damped) make room first.
 pub const MAX_FLAP_RECORDS: usize = 4096;
+/// How long the end of a hold is remembered after it.
+pub const HOLD_MEMORY: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug, Default)]
 pub(super) struct FlapRecord {
     /// The most recent moves, at most `FLAP_MOVES + 1`, oldest first.
     moves: VecDeque<Instant>,
-    damped_until: Option<Instant>,
+    /// The end of the current hold, or of the last one for [`HOLD_MEMORY`] after it.
+    hold_until: Option<Instant>,
 }
 
 impl FlapRecord {
+    fn is_damped(&self, now: Instant) -> bool {
+        self.hold_until.is_some_and(|until| until > now)
+    }
+
     fn is_stale(&self, now: Instant) -> bool {
-        self.damped_until.is_none() && self.moves.back().is_none_or(|t| *t + FLAP_WINDOW <= now)
+        self.hold_until
+            .is_none_or(|until| until + HOLD_MEMORY <= now)
+            && self.moves.back().is_none_or(|t| *t + FLAP_WINDOW <= now)
     }
 }
 
@@ -80,12 +91,12 @@ impl Engine {
         {
             record.moves.pop_front();
         }
-        if record.moves.len() <= FLAP_MOVES || record.damped_until.is_some() {
+        if record.moves.len() <= FLAP_MOVES || record.is_damped(now) {
             return;
         }
         let first = record.moves.front().copied().unwrap_or(now);
         let until = now + FLAP_HOLD;
-        record.damped_until = Some(until);
+        record.hold_until = Some(until);
         record.moves.clear();
         self.stats.flaps_detected += 1;
         log::warn!(
@@ -99,10 +110,13 @@ impl Engine {
 
     /// Whether CLAIMs for `mac` are held back now.
     pub(super) fn is_damped(&self, mac: &MacAddr) -> bool {
-        self.flaps
-            .get(mac)
-            .and_then(|r| r.damped_until)
-            .is_some_and(|until| until > self.now)
+        self.flaps.get(mac).is_some_and(|r| r.is_damped(self.now))
+    }
+
+    /// The end of the client's current flap hold, or of one that ended less than
+    /// [`HOLD_MEMORY`] ago.
+    pub(super) fn flap_hold_until(&self, mac: &MacAddr) -> Option<Instant> {
+        self.flaps.get(mac).and_then(|r| r.hold_until)
     }
 
     /// The claim decision found the client served elsewhere during its hold: no CLAIM now.
@@ -114,22 +128,31 @@ impl Engine {
         }
     }
 
-    /// The hold is over: a client whose CLAIM was deferred is asked whether it is here.
-    pub(super) fn end_flap_hold(&mut self, mac: MacAddr) {
-        if let Some(record) = self.flaps.get_mut(&mac) {
-            record.damped_until = None;
-            if record.moves.is_empty() {
+    /// The record's timer: at the end of the hold, a client whose CLAIM was deferred is
+    /// asked whether it is here; [`HOLD_MEMORY`] later, the record goes unless moves keep it.
+    pub(super) fn service_flap_record(&mut self, mac: MacAddr) {
+        let now = self.now;
+        let Some(record) = self.flaps.get(&mac) else {
+            return;
+        };
+        let Some(until) = record.hold_until else {
+            return;
+        };
+        if now >= until + HOLD_MEMORY {
+            if record.is_stale(now) {
                 self.flaps.remove(&mac);
             }
+            return;
         }
+        self.timers
+            .set(TimerKey::FlapHold(mac), Some(until + HOLD_MEMORY));
         if self
             .clients
             .get(&mac)
             .is_some_and(|c| c.decision == Decision::Damped)
         {
             log::info!("{mac}: flap hold over, asking the client whether it is here");
-            self.start_liveness_probe(mac);
-            self.reschedule_client(mac);
+            self.expect_answer(mac);
         }
     }
 

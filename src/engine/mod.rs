@@ -262,7 +262,7 @@ impl Engine {
                 TimerKey::Seek(addr) => self.service_seek(addr),
                 TimerKey::Dad(addr) => self.service_dad(addr),
                 TimerKey::Demoted(dst) => self.delete_demoted_route(dst),
-                TimerKey::FlapHold(mac) => self.end_flap_hold(mac),
+                TimerKey::FlapHold(mac) => self.service_flap_record(mac),
                 TimerKey::Reconcile => self.request_dump(),
                 TimerKey::Duplicate(addr) => self.check_duplicate(addr),
                 TimerKey::DuplicateMac(mac) => self.service_duplicate_record(mac),

@@ -1314,27 +1314,35 @@ fn shutdown_removes_exactly_what_was_installed_and_sends_nothing() {
     let out = h.drain();
     assert!(intercoms(&out).is_empty());
     let ops = kernel_ops(&out);
+    // Deleted at once, not demoted: a restarted daemon announces the same routes again.
     for expected in [
-        demote("2001:db8:1::55"),
-        demote("198.51.100.55"),
+        KernelOp::DelHostRoute(route("2001:db8:1::55")),
+        KernelOp::DelHostRoute(route("198.51.100.55")),
         KernelOp::DelNodeClientIp(ncip()),
         KernelOp::DelPrefixRoute(IpPrefix::parse("2001:db8:1::/64").unwrap().prefix),
     ] {
         assert!(ops.contains(&expected), "{expected:?} missing from {ops:?}");
     }
-    assert!(
-        ops.iter()
-            .all(|op| !matches!(op, KernelOp::AddHostRoute(_) | KernelOp::AddNodeClientIp(_)))
-    );
+    assert!(ops.iter().all(|op| !matches!(
+        op,
+        KernelOp::AddHostRoute(_) | KernelOp::AddNodeClientIp(_) | KernelOp::DemoteHostRoute { .. }
+    )));
+    assert_eq!(h.engine.poll_timeout(), None);
+}
+
+#[test]
+fn a_release_under_way_at_shutdown_is_completed_after_its_hold() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.datagram(1000, ncip(), MESH_A, &claim_from_peer(CLIENT, [8; 4]));
+    assert_eq!(h.engine.demoted_routes().count(), 1);
+    h.engine.shutdown(ms(1500));
+    h.drain();
     // The holds are the only timers left, and they end in the deletions.
-    assert_eq!(h.engine.poll_timeout(), Some(ms(1010)));
+    assert_eq!(h.engine.poll_timeout(), Some(ms(2000)));
     let later = h.run_until(10_000);
     assert_eq!(
-        kernel_ops(&later.into_iter().map(|(_, o)| o).collect::<Vec<_>>()),
-        vec![
-            delete_demoted("198.51.100.55"),
-            delete_demoted("2001:db8:1::55")
-        ]
+        kernel_ops(&just_outputs(&later)),
+        vec![delete_demoted("2001:db8:1::55")]
     );
     assert_eq!(h.engine.poll_timeout(), None);
 }

@@ -56,13 +56,6 @@ const RELEASE_BOUND: Duration = ROAM_BOUND.saturating_add(RELEASE_HOLD);
 /// slow) from a broken one. Without graceful release 1.12.1's stale route lasted up to 15.7 s.
 const ROAM_GIVE_UP: Duration = Duration::from_secs(25);
 
-/// A client released without a successor (TERM) and announced again by the same router: the
-/// release was a true retraction, and r2's babeld 1.12.1 keeps an `unreachable` route for the
-/// client until its hold ends (about 15 s measured) before it takes r1's new announcement,
-/// whose seqno is not yet above the retraction's (Babel's feasibility condition). Before the
-/// graceful release, babeld's wrong-prefix retraction left r2's old route to r1 in place.
-const AFTER_RELEASE_BOUND: Duration = Duration::from_secs(30);
-
 /// SIGTERM to exit: procd sends SIGKILL after 5 s (behaviour.md §13.3).
 const TERM_BOUND: Duration = Duration::from_secs(5);
 
@@ -503,7 +496,7 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
 
     // KILL leaves everything behind, as a crash would; a restart must adopt or delete it.
     mesh.start_daemons();
-    announce_client(&mut mesh, AFTER_RELEASE_BOUND);
+    announce_client(&mut mesh, NEW_CLIENT_BOUND);
     must(
         "r1 serves the client",
         eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),

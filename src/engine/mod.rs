@@ -299,8 +299,8 @@ impl Engine {
             self.out
                 .push_back(Output::Kernel(KernelOp::DelPrefixRoute(prefix.given)));
         }
-        // Only the holds of demoted routes outlive the shutdown: the driver runs them before
-        // it exits, so that the release is as graceful as a hand-over.
+        // Only the holds of routes demoted before the shutdown outlive it: the driver runs
+        // them before it exits, so that those releases complete.
         let mut timers = Timers::default();
         for dst in self.demoted_routes.keys() {
             timers.set(

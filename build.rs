@@ -18,7 +18,18 @@ fn main() {
         None => package,
     };
     println!("cargo:rustc-env=L3ROAMD_VERSION={version}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/index");
+    // Asked of git rather than assumed: in a worktree `.git` is a file, and a watched path
+    // that never exists makes cargo re-run this script, and rebuild the crate, every time.
+    for file in ["HEAD", "index"] {
+        let path = Command::new("git")
+            .args(["rev-parse", "--git-path", file])
+            .output()
+            .ok()
+            .filter(|out| out.status.success())
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .map(|text| text.trim().to_string())
+            .unwrap_or_else(|| format!(".git/{file}"));
+        println!("cargo:rerun-if-changed={path}");
+    }
     println!("cargo:rerun-if-changed=build.rs");
 }

@@ -32,4 +32,12 @@ if [ -f "$summary" ]; then
 fi
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+# A short fuzz run of every parser (FUZZ_SECONDS per target, 0 to skip). It needs nightly and
+# cargo-fuzz (installed from source once, a few minutes): where nightly cannot build the
+# targets it says so in one line and does not fail the suite; a finding does.
+fuzz_status=0
+./scripts/fuzz.sh "${FUZZ_SECONDS:-10}" || fuzz_status=$?
+if [ "$status" -eq 0 ]; then
+  status=$fuzz_status
+fi
 exit "$status"

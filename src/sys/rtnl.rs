@@ -647,8 +647,10 @@ fn host_route(route: &HostRoute) -> RouteSpec {
     }
 }
 
-/// What the FIB entry matching a /128 means for the claim decision (§6.1).
-fn lookup_answer(route: &nl::RouteMessage) -> LookupAnswer {
+/// What the FIB entry matching a /128 means for the claim decision (§6.1). Public only for
+/// the fuzz targets.
+#[doc(hidden)]
+pub fn lookup_answer(route: &nl::RouteMessage) -> LookupAnswer {
     let h = &route.header;
     if h.kind == nl::RTN_LOCAL {
         LookupAnswer::Local
@@ -711,8 +713,10 @@ fn family_matches(family: u8, addr: &IpAddr) -> bool {
 }
 
 /// Turns one kernel notification or dumped object into an engine input; `Ok(None)` for
-/// what the engine does not need. A link flagged IFF_LOOPBACK updates `loopback`.
-fn to_input(msg: &Message<'_>, loopback: &mut u32) -> Result<Option<Input>, Malformed> {
+/// what the engine does not need. A link flagged IFF_LOOPBACK updates `loopback`. Public only
+/// for the fuzz targets.
+#[doc(hidden)]
+pub fn to_input(msg: &Message<'_>, loopback: &mut u32) -> Result<Option<Input>, Malformed> {
     match msg.header.kind {
         nl::RTM_NEWLINK | nl::RTM_DELLINK => {
             let link = nl::parse_link(msg)?;

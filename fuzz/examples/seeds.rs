@@ -184,6 +184,21 @@ fn main() {
         write("control", &format!("line-{i:02}"), &input);
     }
 
+    // A babeld session as `monitor` prints it; the first byte is the read size.
+    let session: &[u8] = b"BABEL 1.0\nversion babeld-1.12.1\nhost r1\nmy-id 02:00:00:ff:00:01\nok\n\
+add interface veth0 up true ipv6 fe80::1 ipv4 10.0.0.1\n\
+add neighbour 5581cc5d9e10 address fe80::2 if veth0 reach ffff rxcost 96 txcost 96 cost 96\n\
+add xroute 2001:db8:1::10/128-::/0 prefix 2001:db8:1::10/128 from ::/0 metric 0\n\
+add xroute 10.0.1.100/32-0.0.0.0/0 prefix 10.0.1.100/32 from 0.0.0.0/0 metric 65534\n\
+add route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed yes id 02:00:00:ff:00:03 metric 96 refmetric 0 via fe80::2 if veth0\n\
+change route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed no id 02:00:00:ff:00:03 metric 65535 refmetric 65535 via fe80::2 if veth0\n\
+flush route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed no id 02:00:00:ff:00:03 metric 65535 refmetric 65535 via fe80::2 if veth0\n";
+    for (name, size) in [("session-whole", 255u8), ("session-bytes", 1), ("session-7", 7)] {
+        let mut input = vec![size];
+        input.extend_from_slice(session);
+        write("babel", name, &input);
+    }
+
     for (i, argv) in [
         &[
             "-a",

@@ -39,6 +39,52 @@ pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
 pub const MAX_SOCKET_PATH_LEN: usize = 107;
 
+/// Bounds on the tables that what others send can grow (README "Limits"). Each one hit is
+/// counted in `get_stats`' `limits` group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Limits {
+    /// `--max-clients`: clients served at once; a new one beyond is not learned.
+    pub clients: usize,
+    /// `--max-addresses`: addresses of one client; a new one beyond is not learned.
+    pub addresses_per_client: usize,
+    /// `--max-queued-packets`: packets waiting for unknown destinations, in all.
+    pub queued_packets: usize,
+    /// `--max-control-connections`: control connections open at once; more are refused.
+    pub control_connections: usize,
+}
+
+impl Limits {
+    /// Far more than any Gluon node serves (a few hundred clients at the busiest), and still
+    /// about 30 MB at 64 addresses each, which a router can afford.
+    pub const DEFAULT_CLIENTS: usize = 4096;
+    /// A client has a link-local, an IPv4 and a few global and temporary IPv6 addresses;
+    /// privacy extensions add one a day, each removed 120 s after it goes silent.
+    pub const DEFAULT_ADDRESSES_PER_CLIENT: usize = 64;
+    /// A destination is found or given up within 5 s; a few hundred packets at once are a
+    /// scan, not traffic. With at most 64 per destination and 1 MiB in all besides.
+    pub const DEFAULT_QUEUED_PACKETS: usize = 4096;
+    /// More connections at once than any Gluon script opens.
+    pub const DEFAULT_CONTROL_CONNECTIONS: usize = 16;
+
+    /// What each flag accepts: beyond the upper ends the tables would outgrow a router's
+    /// memory (clients, packets) or its descriptors (connections).
+    pub const CLIENTS_RANGE: std::ops::RangeInclusive<usize> = 1..=16_384;
+    pub const ADDRESSES_PER_CLIENT_RANGE: std::ops::RangeInclusive<usize> = 1..=1024;
+    pub const QUEUED_PACKETS_RANGE: std::ops::RangeInclusive<usize> = 1..=65_536;
+    pub const CONTROL_CONNECTIONS_RANGE: std::ops::RangeInclusive<usize> = 1..=1024;
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            clients: Limits::DEFAULT_CLIENTS,
+            addresses_per_client: Limits::DEFAULT_ADDRESSES_PER_CLIENT,
+            queued_packets: Limits::DEFAULT_QUEUED_PACKETS,
+            control_connections: Limits::DEFAULT_CONTROL_CONNECTIONS,
+        }
+    }
+}
+
 /// The endpoint of babeld's local interface (`--babeld`): what babeld's `-g`/`-G` take.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BabelEndpoint {
@@ -131,6 +177,9 @@ pub struct Config {
     pub release_protocol: Option<u8>,
     /// `--babeld`: where to read babeld's routes for duplicate detection; `None`: off.
     pub babeld: Option<BabelEndpoint>,
+    /// `--max-clients`, `--max-addresses`, `--max-queued-packets`,
+    /// `--max-control-connections`.
+    pub limits: Limits,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -158,6 +207,7 @@ impl Config {
             liveness_interval: Some(DEFAULT_LIVENESS),
             release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
             babeld: None,
+            limits: Limits::default(),
             warnings: Vec::new(),
         }
     }
@@ -221,6 +271,10 @@ enum Opt {
     Liveness,
     ReleaseProtocol,
     Babeld,
+    MaxClients,
+    MaxAddresses,
+    MaxQueuedPackets,
+    MaxControlConnections,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -386,6 +440,35 @@ const FLAGS: &[Flag] = &[
         help: "babeld's local interface, read for duplicate host routes: a TCP port \
                on ::1 or a Unix socket path starting with /, as babeld's -g/-G \
                (default none: no duplicate detection)",
+    },
+    Flag {
+        opt: Opt::MaxClients,
+        short: None,
+        long: Some("max-clients"),
+        arg: Some("N"),
+        help: "clients at once at most, 1..16384 (default 4096)",
+    },
+    Flag {
+        opt: Opt::MaxAddresses,
+        short: None,
+        long: Some("max-addresses"),
+        arg: Some("N"),
+        help: "addresses per client at most, 1..1024 (default 64)",
+    },
+    Flag {
+        opt: Opt::MaxQueuedPackets,
+        short: None,
+        long: Some("max-queued-packets"),
+        arg: Some("N"),
+        help: "hold at most N packets for unknown destinations in all, 1..65536 \
+               (default 4096)",
+    },
+    Flag {
+        opt: Opt::MaxControlConnections,
+        short: None,
+        long: Some("max-control-connections"),
+        arg: Some("N"),
+        help: "keep at most N control connections open at once, 1..1024 (default 16)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -658,6 +741,7 @@ struct Builder {
     liveness: Option<Option<Duration>>,
     release_protocol: Option<Option<u8>>,
     babeld: Option<BabelEndpoint>,
+    limits: Limits,
     warnings: Vec<String>,
 }
 
@@ -759,6 +843,30 @@ impl Builder {
             Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
             Opt::ReleaseProtocol => self.release_protocol = Some(parse_release_protocol(value)?),
             Opt::Babeld => self.babeld = Some(parse_babeld(value)?),
+            Opt::MaxClients => {
+                self.limits.clients =
+                    parse_count(name, "client count", value, Limits::CLIENTS_RANGE)?
+            }
+            Opt::MaxAddresses => {
+                self.limits.addresses_per_client = parse_count(
+                    name,
+                    "address count",
+                    value,
+                    Limits::ADDRESSES_PER_CLIENT_RANGE,
+                )?
+            }
+            Opt::MaxQueuedPackets => {
+                self.limits.queued_packets =
+                    parse_count(name, "packet count", value, Limits::QUEUED_PACKETS_RANGE)?
+            }
+            Opt::MaxControlConnections => {
+                self.limits.control_connections = parse_count(
+                    name,
+                    "connection count",
+                    value,
+                    Limits::CONTROL_CONNECTIONS_RANGE,
+                )?
+            }
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -860,6 +968,7 @@ impl Builder {
             liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
             release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
             babeld: self.babeld,
+            limits: self.limits,
             warnings: self.warnings,
             ..defaults
         })
@@ -927,6 +1036,25 @@ fn parse_release_protocol(value: &str) -> Result<Option<u8>, UsageError> {
                 "expected 0 to delete at once, or 1..255 other than {}",
                 crate::engine::ROUTE_PROTOCOL
             ),
+        )),
+    }
+}
+
+/// A decimal count within `range`, as the `--max-*` flags take it.
+fn parse_count(
+    flag: &str,
+    what: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<usize, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<usize>().ok().filter(|_| digits) {
+        Some(count) if range.contains(&count) => Ok(count),
+        _ => Err(UsageError::invalid(
+            flag,
+            what,
+            value,
+            format!("expected {}..{}", range.start(), range.end()),
         )),
     }
 }
@@ -1021,6 +1149,37 @@ mod tests {
         let v4 = IpPrefix::parse("::ffff:0:0/96").unwrap().prefix;
         assert_eq!(IpPrefix::V6(V4Mapping::default().prefix()), v4);
         assert!(text.contains("default ::ffff:0:0/96"));
+        let limits = Limits::default();
+        for (flag, default, range) in [
+            ("clients", limits.clients, Limits::CLIENTS_RANGE),
+            (
+                "addresses",
+                limits.addresses_per_client,
+                Limits::ADDRESSES_PER_CLIENT_RANGE,
+            ),
+            (
+                "queued-packets",
+                limits.queued_packets,
+                Limits::QUEUED_PACKETS_RANGE,
+            ),
+            (
+                "control-connections",
+                limits.control_connections,
+                Limits::CONTROL_CONNECTIONS_RANGE,
+            ),
+        ] {
+            let help = FLAGS
+                .iter()
+                .find(|f| f.long.map(String::from) == Some(format!("max-{flag}")))
+                .map(|f| f.help.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_else(|| panic!("no --max-{flag}"));
+            assert!(help.contains(&format!("(default {default})")), "{help}");
+            assert!(
+                help.contains(&format!("{}..{}", range.start(), range.end())),
+                "{help}"
+            );
+            assert!(range.contains(&default));
+        }
     }
 
     #[test]

@@ -49,9 +49,7 @@ const FIRST_DYNAMIC: usize = 64;
 
 /// A control client that has not sent a whole line by then is dropped (cli-and-control §4.1).
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
-/// More connections at once than any Gluon script opens; the rest are refused at once.
-const MAX_CONNECTIONS: usize = 16;
-/// Packets waiting for the tun device to take them back.
+/// Packets waiting for the tun device to take them back; more are dropped and counted.
 const MAX_REINJECT_BACKLOG: usize = 256;
 /// Packets read from the tun per loop iteration: under a flood the other sources (the
 /// control socket, the intercom, netlink) get their turn between batches.
@@ -91,6 +89,8 @@ pub struct Driver {
     engine: Engine,
     learn_from_ndp: bool,
     client_if: Option<String>,
+    /// `--max-control-connections`: more at once are refused.
+    max_connections: usize,
     rtnl: Rtnl,
     nl80211: Option<Nl80211>,
     tun: Tun,
@@ -196,6 +196,7 @@ impl Driver {
         );
         let learn_from_ndp = cfg.learn_from_ndp;
         let client_if = cfg.client_if.clone();
+        let max_connections = cfg.limits.control_connections;
         let now = clock.now();
         // Connects at the first timer run, once the engine has its first outputs out.
         let babel = cfg
@@ -212,6 +213,7 @@ impl Driver {
             engine,
             learn_from_ndp,
             client_if,
+            max_connections,
             rtnl,
             nl80211,
             tun,
@@ -360,6 +362,7 @@ impl Driver {
             }
             let control = matches!(input, Input::Control { .. });
             if control {
+                self.counters.kernel_queue_full = self.rtnl.stats().rejected;
                 self.engine.set_system_counters(self.counters);
             }
             self.engine.handle_input(self.now, input);
@@ -408,6 +411,7 @@ impl Driver {
             .map(|(id, _)| *id)
             .collect();
         for conn in expired {
+            self.counters.control_timeouts += 1;
             log::debug!("control connection {conn}: no command within 5 s, closed");
             self.close_conn(conn);
         }
@@ -546,6 +550,8 @@ impl Driver {
         if !self.reinject.is_empty() {
             if self.reinject.len() < MAX_REINJECT_BACKLOG {
                 self.reinject.push_back(packet);
+            } else {
+                self.counters.reinject_dropped += 1;
             }
             return;
         }
@@ -679,7 +685,7 @@ impl Driver {
                     return;
                 }
             };
-            if self.conns.len() >= MAX_CONNECTIONS {
+            if self.conns.len() >= self.max_connections {
                 log::debug!("too many control connections: one refused");
                 self.counters.control_refused += 1;
                 continue;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use l3roamd::config::{self, Action, BabelEndpoint, Config, LogLevel};
+use l3roamd::config::{self, Action, BabelEndpoint, Config, Limits, LogLevel};
 use l3roamd::prefix::{IpPrefix, Prefix6, V4Mapping};
 use proptest::prelude::*;
 
@@ -79,6 +79,12 @@ fn defaults(node_ip: &str, prefixes: &[&str]) -> Config {
         liveness_interval: Some(Duration::from_secs(900)),
         release_protocol: Some(159),
         babeld: None,
+        limits: Limits {
+            clients: 4096,
+            addresses_per_client: 64,
+            queued_packets: 4096,
+            control_connections: 16,
+        },
         warnings: Vec::new(),
     }
 }
@@ -417,6 +423,48 @@ fn liveness() {
     assert_eq!(
         run(&with(&["--liveness", "60", "--liveness", "0"])).liveness_interval,
         None
+    );
+}
+
+#[test]
+fn limits() {
+    let limits = |extra: &[&str]| run(&with(extra)).limits;
+    let default = limits(&[]);
+    assert_eq!(default, Limits::default());
+    assert_eq!(
+        limits(&[
+            "--max-clients",
+            "1",
+            "--max-addresses=1024",
+            "--max-queued-packets",
+            "65536",
+            "--max-control-connections",
+            "2",
+        ]),
+        Limits {
+            clients: 1,
+            addresses_per_client: 1024,
+            queued_packets: 65536,
+            control_connections: 2,
+        }
+    );
+    assert_eq!(
+        limits(&["--max-clients", "16384", "--max-clients", "500"]).clients,
+        500,
+        "the last one counts"
+    );
+    // Long options may be abbreviated as long as they stay unambiguous.
+    assert_eq!(limits(&["--max-a", "8"]).addresses_per_client, 8);
+    assert_eq!(limits(&["--max-q", "8"]).queued_packets, 8);
+    assert_eq!(limits(&["--max-co", "8"]).control_connections, 8);
+    assert_eq!(limits(&["--max-cl", "8"]).clients, 8);
+    assert_eq!(
+        run(&with(&["--max-c", "8"])).warnings,
+        vec![
+            "ignoring ambiguous option '--max-c' (could be --max-clients, \
+             --max-control-connections)",
+            "ignoring non-option argument '8'",
+        ]
     );
 }
 
@@ -1085,6 +1133,42 @@ fn every_bad_value_is_one_line_naming_flag_and_value() {
             &["--babeld="],
             "--babeld: invalid endpoint '' (expected a TCP port 1..65535 or a Unix socket path starting with /)",
         ),
+        (
+            &["--max-clients", "0"],
+            "--max-clients: invalid client count '0' (expected 1..16384)",
+        ),
+        (
+            &["--max-clients", "16385"],
+            "--max-clients: invalid client count '16385' (expected 1..16384)",
+        ),
+        (
+            &["--max-clients", "many"],
+            "--max-clients: invalid client count 'many' (expected 1..16384)",
+        ),
+        (
+            &["--max-addresses", "1025"],
+            "--max-addresses: invalid address count '1025' (expected 1..1024)",
+        ),
+        (
+            &["--max-addresses", "+5"],
+            "--max-addresses: invalid address count '+5' (expected 1..1024)",
+        ),
+        (
+            &["--max-queued-packets", "65537"],
+            "--max-queued-packets: invalid packet count '65537' (expected 1..65536)",
+        ),
+        (
+            &["--max-queued-packets="],
+            "--max-queued-packets: invalid packet count '' (expected 1..65536)",
+        ),
+        (
+            &["--max-control-connections", "0"],
+            "--max-control-connections: invalid connection count '0' (expected 1..1024)",
+        ),
+        (
+            &["--max-control-connections", "99999999999999999999999"],
+            "--max-control-connections: invalid connection count '99999999999999999999999' (expected 1..1024)",
+        ),
     ];
     for (extra, expected) in cases {
         // The bad value is never masked by where it stands: first, last, or overridden.
@@ -1131,6 +1215,17 @@ fn an_option_without_its_argument_at_the_end_is_an_error() {
     );
     assert_eq!(error(&with(&["--liv"])), "--liveness requires an argument");
     assert_eq!(error(&with(&["--babeld"])), "--babeld requires an argument");
+    for flag in [
+        "--max-clients",
+        "--max-addresses",
+        "--max-queued-packets",
+        "--max-control-connections",
+    ] {
+        assert_eq!(
+            error(&with(&[flag])),
+            format!("{flag} requires an argument")
+        );
+    }
     assert_eq!(error(&with(&["-dvt"])), "-t requires an argument");
 }
 
@@ -1176,6 +1271,10 @@ const EVERY_FLAG: &[&str] = &[
     "--no-netlink",
     "--no-nl80211",
     "--no-ndp",
+    "--max-clients",
+    "--max-addresses",
+    "--max-queued-packets",
+    "--max-control-connections",
 ];
 
 const EVERY_COMMAND: &[&str] = &[
@@ -1251,7 +1350,17 @@ fn help_lists_every_flag_and_every_control_command() {
     for command in EVERY_COMMAND {
         assert!(text.contains(command), "{command} missing from -h");
     }
-    for default in ["fec0::/64", "::ffff:0:0/96", "254", "l3roam0", "900", "159"] {
+    for default in [
+        "fec0::/64",
+        "::ffff:0:0/96",
+        "254",
+        "l3roam0",
+        "900",
+        "159",
+        "4096",
+        "64",
+        "16",
+    ] {
         assert!(text.contains(&format!("(default {default})")), "{default}");
     }
 }

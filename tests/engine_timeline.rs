@@ -2,7 +2,7 @@
 //! ..., and the give-up. No sleeps; the clock is an argument.
 
 use l3roamd::config::Config;
-use l3roamd::engine::control::{Command, Verbosity};
+use l3roamd::engine::control::{Command, CommandError, ErrorReason, Verbosity};
 use l3roamd::engine::*;
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::Instant;
@@ -42,6 +42,17 @@ struct Harness {
     next_conn: u64,
 }
 
+/// The node every harness runs unless told otherwise.
+fn default_config() -> Config {
+    let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
+    let mut cfg = Config::new(me(), vec![prefix]);
+    cfg.client_if = Some("local-node".into());
+    cfg.client_prefixes
+        .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
+    cfg.mesh_ifs = vec!["mesh0".into(), "mesh1".into()];
+    cfg
+}
+
 impl Harness {
     fn new() -> Harness {
         let mut h = Harness::unsynced();
@@ -52,13 +63,39 @@ impl Harness {
 
     /// A node that has not finished its startup dump yet.
     fn unsynced() -> Harness {
-        let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
-        let mut cfg = Config::new(me(), vec![prefix]);
-        cfg.client_if = Some("local-node".into());
-        cfg.mesh_ifs = vec!["mesh0".into()];
-        cfg.client_prefixes
-            .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
-        cfg.mesh_ifs = vec!["mesh0".into(), "mesh1".into()];
+        Harness::unsynced_with(default_config())
+    }
+
+    /// The harness's node started with `flags` added to its command line.
+    fn with_flags(flags: &[&str]) -> Harness {
+        let words: Vec<String> = [
+            "-a",
+            "fd00:5523::a",
+            "-p",
+            "2001:db8:1::/64",
+            "-p",
+            "198.51.100.0/24",
+            "-i",
+            "local-node",
+            "-m",
+            "mesh0",
+            "-m",
+            "mesh1",
+        ]
+        .iter()
+        .chain(flags)
+        .map(|w| w.to_string())
+        .collect();
+        let cfg = match l3roamd::config::parse(&words) {
+            Ok(l3roamd::config::Action::Run(cfg)) => cfg,
+            other => panic!("{words:?}: {other:?}"),
+        };
+        let mut h = Harness::unsynced_with(cfg);
+        h.input(0, Input::DumpDone);
+        h
+    }
+
+    fn unsynced_with(cfg: Config) -> Harness {
         let mut engine = Engine::with_seed(cfg, 42, ms(0));
         for (ifindex, name, mac) in [
             (LOOPBACK, "lo", None),
@@ -645,7 +682,7 @@ fn malformed_and_own_packets_are_dropped_and_counted_never_forwarded() {
     for bytes in [zero_len_tlv, unknown_type, vec![0; 10], vec![1; 44]] {
         assert!(h.raw_datagram(0, intercom::GROUP, MESH_A, bytes).is_empty());
     }
-    assert_eq!(h.engine.stats().intercom_malformed, 4);
+    assert_eq!(h.engine.stats().intercom_malformed.total(), 4);
     let own = Repr {
         header: Header {
             ttl: 255,
@@ -2764,4 +2801,377 @@ fn a_duplicate_the_flap_hold_made_is_left_to_the_hold_and_a_claim_after_it_answe
     );
     assert!(h.engine.client_macs().is_empty());
     assert_eq!(h.engine.stats().dup_claims_deferred, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits (README "Limits") and hostile intercom input
+
+#[test]
+fn the_harness_command_line_is_the_harness_node() {
+    assert_eq!(
+        Harness::with_flags(&[]).engine.stats(),
+        Harness::new().engine.stats()
+    );
+    let words: Vec<String> = [
+        "-a",
+        "fd00:5523::a",
+        "-p",
+        "2001:db8:1::/64",
+        "-p",
+        "198.51.100.0/24",
+        "-i",
+        "local-node",
+        "-m",
+        "mesh0",
+        "-m",
+        "mesh1",
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_eq!(
+        l3roamd::config::parse(&words),
+        Ok(l3roamd::config::Action::Run(default_config()))
+    );
+}
+
+/// A client learned from a reachable neighbour entry.
+fn neighbour_of(mac: MacAddr, addr: &str) -> Input {
+    Input::Neighbour(Neighbour {
+        ifindex: CLIENT_IF,
+        addr: addr.parse().unwrap(),
+        mac: Some(mac),
+        state: NeighState::Reachable,
+        deleted: false,
+    })
+}
+
+fn nth_mac(i: u32) -> MacAddr {
+    MacAddr([0x02, 0x77, (i >> 16) as u8, (i >> 8) as u8, i as u8, 1])
+}
+
+#[test]
+fn max_clients_is_the_bound_that_is_hit_and_counted() {
+    let mut h = Harness::with_flags(&["--max-clients", "3"]);
+    for i in 0..5u32 {
+        h.input(
+            10,
+            neighbour_of(nth_mac(i), &format!("2001:db8:1::{:x}", 0x100 + i)),
+        );
+    }
+    assert_eq!(
+        h.engine.client_macs(),
+        vec![nth_mac(0), nth_mac(1), nth_mac(2)]
+    );
+    assert_eq!(h.engine.stats().limit_clients, 2);
+    assert!(h.say("get_stats").contains(r#""limits": { "clients": 2, "#));
+    // One goes, and the next newcomer takes its place.
+    h.input(
+        20,
+        Input::Station {
+            ifindex: CLIENT_IF,
+            mac: nth_mac(3),
+            associated: true,
+        },
+    );
+    assert_eq!(h.engine.stats().limit_clients, 3);
+    assert_eq!(h.say("del_address 2001:db8:1::100 02:77:00:00:00:01"), "OK");
+    h.input(30, neighbour_of(nth_mac(3), "2001:db8:1::103"));
+    assert!(h.engine.client_macs().contains(&nth_mac(3)));
+    assert_eq!(h.engine.stats().limit_clients, 3);
+    // The default is far above.
+    let mut h = Harness::new();
+    for i in 0..5u32 {
+        h.input(
+            10,
+            neighbour_of(nth_mac(i), &format!("2001:db8:1::{:x}", 0x100 + i)),
+        );
+    }
+    assert_eq!(
+        (h.engine.client_macs().len(), h.engine.stats().limit_clients),
+        (5, 0)
+    );
+}
+
+#[test]
+fn max_addresses_is_the_bound_per_client_that_is_hit_and_counted() {
+    let mut h = Harness::with_flags(&["--max-addresses", "2"]);
+    for addr in [
+        "2001:db8:1::1:1",
+        "198.51.100.7",
+        "2001:db8:1::1:2",
+        "2001:db8:1::1:3",
+    ] {
+        h.input(10, neighbour_of(CLIENT, addr));
+    }
+    let addresses: Vec<Ipv6Addr> = h
+        .engine
+        .client_addresses(&CLIENT)
+        .into_iter()
+        .map(|(a, _)| a)
+        .collect();
+    assert_eq!(
+        addresses,
+        vec![ip("2001:db8:1::1:1"), ip("::ffff:198.51.100.7")]
+    );
+    assert_eq!(h.engine.stats().limit_addresses, 2);
+    let other = nth_mac(9);
+    h.input(20, neighbour_of(other, "2001:db8:1::9:1"));
+    assert!(h.say("get_stats").contains(r#""addresses": 2, "#));
+    // Per client: another client has its own two.
+    assert_eq!(h.engine.client_addresses(&other).len(), 1);
+    h.input(21, neighbour_of(other, "2001:db8:1::9:2"));
+    assert_eq!(h.engine.client_addresses(&other).len(), 2);
+    assert_eq!(h.engine.stats().limit_addresses, 2);
+}
+
+#[test]
+fn max_queued_packets_bounds_the_waiting_packets_in_all() {
+    let mut h = Harness::with_flags(&["--max-queued-packets", "5"]);
+    for i in 0..7 {
+        let dst = format!("2001:db8:1::3:{}", i % 3);
+        h.input(0, Input::TunPacket(udp6("2001:db8:2::2", &dst, 0)));
+    }
+    let stats = h.engine.stats();
+    assert_eq!(
+        (
+            stats.limit_queue_total,
+            stats.limit_queue_packets,
+            stats.limit_queue_destinations,
+            stats.limit_queue_bytes
+        ),
+        (2, 0, 0, 0)
+    );
+    assert!(h.say("get_stats").contains(r#""queued_packets": 2, "#));
+    // Destination :3:0 got packets 0 and 3, :3:1 got 1 and 4, :3:2 got 2: released, they
+    // make room again.
+    let out = h.input(10, babel_route("2001:db8:1::3:0", 1024));
+    assert_eq!(out.len(), 2);
+    for _ in 0..3 {
+        h.input(
+            20,
+            Input::TunPacket(udp6("2001:db8:2::2", "2001:db8:1::3:5", 0)),
+        );
+    }
+    assert_eq!(h.engine.stats().limit_queue_total, 3);
+    // Expired packets make room too.
+    h.run_until(6000);
+    h.input(
+        6000,
+        Input::TunPacket(udp6("2001:db8:2::2", "2001:db8:1::3:6", 0)),
+    );
+    assert_eq!(h.engine.stats().limit_queue_total, 3);
+}
+
+fn seek_from_peer(addresses: &[Ipv6Addr], ttl: u8, nonce: [u8; 4]) -> Repr {
+    Repr {
+        header: Header {
+            ttl,
+            nonce,
+            sender: peer(),
+        },
+        message: Message::Seek {
+            addresses: addresses.to_vec(),
+        },
+    }
+}
+
+fn solicited(outputs: &[Output]) -> Vec<IpAddr> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Solicit(Solicitation::Neighbour { target, .. }) => Some(IpAddr::V6(*target)),
+            Output::Solicit(Solicitation::Arp { target, .. }) => Some(IpAddr::V4(*target)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn received_seeks_solicit_at_most_20_addresses_per_second_one_per_address() {
+    let mut h = Harness::new();
+    let addr = |i: u32| Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0x5ee, i as u16);
+    let mut out = Vec::new();
+    for i in 0..30u32 {
+        let seek = seek_from_peer(&[addr(i)], 255, (i + 1).to_be_bytes());
+        out.extend(h.datagram(0, intercom::GROUP, MESH_A, &seek));
+    }
+    let first: Vec<IpAddr> = (0..20).map(|i| IpAddr::V6(addr(i))).collect();
+    assert_eq!(solicited(&out), first);
+    assert_eq!(h.engine.stats().limit_seek_solicitations, 10);
+    // Every SEEK is still flooded on: the budget is for the client link.
+    assert_eq!(
+        multicast_times(&out.into_iter().map(|o| (0, o)).collect::<Vec<_>>(), MESH_A).len(),
+        30
+    );
+    // One SEEK with many addresses spends the budget as many SEEKs do.
+    let many: Vec<Ipv6Addr> = (100..130).map(addr).collect();
+    let out = h.datagram(1000, me(), MESH_A, &seek_from_peer(&many, 1, [7; 4]));
+    assert_eq!(solicited(&out).len(), 20);
+    assert_eq!(h.engine.stats().limit_seek_solicitations, 20);
+    // The same address again within the second: already asked.
+    let out = h.datagram(1500, me(), MESH_A, &seek_from_peer(&[addr(100)], 1, [8; 4]));
+    assert!(solicited(&out).is_empty());
+    assert_eq!(h.engine.stats().limit_seek_solicitations, 21);
+    // A second later the budget is back.
+    let out = h.datagram(2000, me(), MESH_A, &seek_from_peer(&[addr(100)], 1, [9; 4]));
+    assert_eq!(solicited(&out), vec![IpAddr::V6(addr(100))]);
+    assert!(h.say("get_stats").contains(r#""seek_solicitations": 21, "#));
+}
+
+#[test]
+fn every_malformed_class_is_dropped_and_counted_under_its_reason() {
+    let mut h = Harness::new();
+    let claim = |nonce: u8| claim_from_peer(CLIENT, [nonce; 4]).to_bytes();
+    let with = |mut bytes: Vec<u8>, at: usize, value: u8| {
+        bytes[at] = value;
+        bytes
+    };
+    let appended = |mut bytes: Vec<u8>, tail: &[u8]| {
+        bytes.extend_from_slice(tail);
+        bytes
+    };
+    let oversized = seek_from_peer(&vec![ip("2001:db8:1::1"); 75], 255, [3; 4]).to_bytes();
+    assert_eq!(oversized.len(), 1524);
+    let conflicting = {
+        let mut b = claim(4)[..24].to_vec();
+        b[2] = 2;
+        b.extend_from_slice(&[1, 8, 2, 0, 0, 0, 0, 1, 1, 8, 2, 0, 0, 0, 0, 2]);
+        b
+    };
+    let zero_ttl = seek_from_peer(&[ip("2001:db8:1::77")], 0, [5; 4]);
+    let multicast_sender = Repr {
+        header: Header {
+            sender: ip("ff02::1"),
+            ..claim_from_peer(CLIENT, [6; 4]).header
+        },
+        ..claim_from_peer(CLIENT, [6; 4])
+    };
+    let unspecified_sender = Repr {
+        header: Header {
+            sender: Ipv6Addr::UNSPECIFIED,
+            ttl: 255,
+            ..zero_ttl.header
+        },
+        message: zero_ttl.message.clone(),
+    };
+    let mut own = claim_from_peer(CLIENT, [7; 4]);
+    own.header.sender = me();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated", claim(1)[..23].to_vec()),
+        ("bad_version", with(claim(1), 0, 2)),
+        ("oversized", oversized),
+        ("unknown_type", with(claim(1), 2, 9)),
+        ("truncated_tlv", appended(claim(1), &[0])),
+        ("zero_length_tlv", with(claim(1), 25, 0)),
+        ("bad_tlv_length", with(claim(1), 25, 9)),
+        ("unknown_tlv", with(claim(1), 24, 1)),
+        ("duplicate_tlv", appended(claim(1), &claim(1)[24..])),
+        ("missing_tlv", claim(1)[..24].to_vec()),
+        ("conflicting_mac", conflicting),
+        ("zero_ttl", zero_ttl.to_bytes()),
+        ("bad_sender", multicast_sender.to_bytes()),
+        ("bad_sender", unspecified_sender.to_bytes()),
+        ("own", own.to_bytes()),
+    ];
+    for (reason, bytes) in &cases {
+        for dst in [intercom::GROUP, me()] {
+            let out = h.raw_datagram(10, dst, MESH_A, bytes.clone());
+            assert!(out.is_empty(), "{reason}: {out:?}");
+        }
+    }
+    // A replay: the second copy of a CLAIM (for a client not here) is a duplicate.
+    let replayed = claim_from_peer(nth_mac(1), [8; 4]);
+    for _ in 0..2 {
+        assert!(h.datagram(20, me(), MESH_A, &replayed).is_empty());
+    }
+    // Not addressed to anything of ours.
+    assert!(
+        h.datagram(20, ip("2001:db8:ff::99"), MESH_A, &replayed)
+            .is_empty()
+    );
+    let reply = h.say("get_stats");
+    let group = reply
+        .split(r#""intercom_dropped": { "#)
+        .nth(1)
+        .and_then(|rest| rest.split(" }").next())
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert_eq!(
+        group,
+        "\"malformed\": 28, \"truncated\": 2, \"bad_version\": 2, \"oversized\": 2, \
+         \"unknown_type\": 2, \"truncated_tlv\": 2, \"zero_length_tlv\": 2, \
+         \"bad_tlv_length\": 2, \"unknown_tlv\": 2, \"duplicate_tlv\": 2, \"missing_tlv\": 2, \
+         \"conflicting_mac\": 2, \"zero_ttl\": 2, \"bad_sender\": 4, \"other\": 0, \
+         \"not_for_us\": 1, \"own\": 2, \"duplicate\": 1, \"claim_for_unknown_client\": 1, \
+         \"unexpected_info\": 0, \"unexpected_ack\": 0"
+    );
+    assert_json_object_of_numbers(&reply);
+}
+
+#[test]
+fn a_flood_of_new_datagrams_evicts_from_the_duplicate_cache_and_that_is_counted() {
+    let mut h = Harness::new();
+    let claims: Vec<Repr> = (0..1025u32)
+        .map(|i| claim_from_peer(nth_mac(i), i.to_be_bytes()))
+        .collect();
+    for claim in &claims {
+        h.datagram(0, me(), MESH_A, claim);
+    }
+    assert_eq!(h.engine.stats().limit_duplicate_cache, 1);
+    assert_eq!(h.engine.stats().intercom_duplicates, 0);
+    // The first was pushed out: its replay is new again; the last is still known.
+    h.datagram(1, me(), MESH_A, &claims[1024]);
+    assert_eq!(h.engine.stats().intercom_duplicates, 1);
+    h.datagram(1, me(), MESH_A, &claims[0]);
+    assert_eq!(h.engine.stats().limit_duplicate_cache, 2);
+    assert!(h.say("get_stats").contains(r#""duplicate_cache": 2, "#));
+}
+
+#[test]
+fn a_control_line_too_long_is_counted_as_a_limit() {
+    let mut h = Harness::new();
+    let out = h.input(
+        0,
+        Input::ControlRejected {
+            conn: 7,
+            error: CommandError::Error(ErrorReason::LineTooLong),
+        },
+    );
+    assert_eq!(
+        out,
+        vec![Output::ControlReply {
+            conn: 7,
+            bytes: b"ERROR: line too long\n".to_vec()
+        }]
+    );
+    h.input(
+        0,
+        Input::ControlRejected {
+            conn: 8,
+            error: CommandError::Error(ErrorReason::UnknownCommand),
+        },
+    );
+    let reply = h.say("get_stats");
+    assert!(reply.contains(r#""control_line": 1 }"#), "{reply}");
+    assert!(
+        reply.contains(r#""control": { "errors": 2, "timeouts": 0 }"#),
+        "{reply}"
+    );
+}
+
+#[test]
+fn a_kernel_view_beyond_its_bound_repairs_nothing_and_is_counted() {
+    let mut h = Harness::unsynced();
+    let n = l3roamd::engine::reconcile::MAX_VIEWED as u32 + 1;
+    for i in 0..n {
+        let dst = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, (i >> 16) as u16, i as u16);
+        h.input(0, proto158(&dst.to_string(), CLIENT_IF, false));
+    }
+    let out = h.input(0, Input::DumpDone);
+    assert!(
+        kernel_ops(&out)
+            .iter()
+            .all(|op| !matches!(op, KernelOp::DelHostRoute(_)))
+    );
+    assert_eq!(h.engine.stats().limit_kernel_view, 1);
+    assert!(h.say("get_stats").contains(r#""kernel_view": 1, "#));
 }

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use l3roamd::engine::control::{CommandError, parse_command};
+use l3roamd::engine::control::parse_command;
 use l3roamd::engine::{
     Datagram, Errno, Input, KernelOp, LookupAnswer, NeighState, Neighbour, RouteEvent, RouteKind,
     Snooped,
@@ -176,12 +176,7 @@ fn step(node: &mut Node, r: &mut Reader<'_>, conn: &mut u64) {
                     conn: *conn,
                     command,
                 },
-                Err(e @ (CommandError::Error(_) | CommandError::NotOk(_))) => {
-                    Input::ControlRejected {
-                        conn: *conn,
-                        reply: e.reply().into_bytes(),
-                    }
-                }
+                Err(error) => Input::ControlRejected { conn: *conn, error },
             };
             node.input(input);
         }

@@ -38,8 +38,6 @@ pub const LIVENESS_GRACE: Duration = Duration::from_secs(5);
 /// announce the metric change before the deletion (measured: 100 ms suffices on an idle
 /// router; a second gives margin on a loaded one), and the two must never share a batch.
 pub const RELEASE_HOLD: Duration = Duration::from_secs(1);
-pub const MAX_CLIENTS: usize = 4096;
-pub const MAX_ADDRESSES_PER_CLIENT: usize = 64;
 /// Deleted clients remembered at once; churn beyond this forgets the soonest to expire.
 pub const MAX_OLD_CLIENTS: usize = 4096;
 
@@ -157,7 +155,7 @@ impl Engine {
             if self.learning_held(&mac) {
                 return None;
             }
-            if self.clients.len() >= MAX_CLIENTS {
+            if self.clients.len() >= self.cfg.limits.clients {
                 self.stats.limit_clients += 1;
                 return None;
             }
@@ -219,6 +217,15 @@ impl Engine {
         self.reschedule_client(mac);
     }
 
+    /// notify-MAC, then add-address for a client that is (now) here. One event that the
+    /// client table has no room for counts once, and leaves the address with whoever has it.
+    fn notify_mac_and_address(&mut self, mac: MacAddr, addr: Ipv6Addr, ifindex: u32) {
+        self.notify_mac(mac, ifindex);
+        if self.clients.contains_key(&mac) {
+            self.add_address(addr, mac, ifindex);
+        }
+    }
+
     /// add-address (behaviour.md §4): "client `mac` uses `addr` (internal form)".
     pub(super) fn add_address(&mut self, addr: Ipv6Addr, mac: MacAddr, ifindex: u32) -> bool {
         if !self.in_client_prefix(&addr) || mac.is_zero() || mac.is_multicast() {
@@ -230,11 +237,12 @@ impl Engine {
             self.remove_address(other, &addr, "now used by another MAC");
         }
         let now = self.now;
+        let max_addresses = self.cfg.limits.addresses_per_client;
         let Some(client) = self.client_entry(mac, ifindex) else {
             return false;
         };
         client.ifindex = ifindex;
-        let full = client.addresses.len() >= MAX_ADDRESSES_PER_CLIENT;
+        let full = client.addresses.len() >= max_addresses;
         let room = match client.address_mut(&addr) {
             Some(address) => {
                 // Confirmed again: whatever removal was pending is off.
@@ -606,8 +614,7 @@ impl Engine {
         match n.state {
             NeighState::Reachable => {
                 if let Some(mac) = n.mac {
-                    self.notify_mac(mac, n.ifindex);
-                    self.add_address(addr, mac, n.ifindex);
+                    self.notify_mac_and_address(mac, addr, n.ifindex);
                 }
             }
             NeighState::Probe | NeighState::Failed => {
@@ -705,8 +712,7 @@ impl Engine {
                 if src.is_unspecified() {
                     self.start_dad_probe(target);
                 } else {
-                    self.notify_mac(src_mac, client_if);
-                    self.add_address(src, src_mac, client_if);
+                    self.notify_mac_and_address(src_mac, src, client_if);
                 }
             }
             Snooped::Advert { target, mac, .. } if self.cfg.learn_from_ndp => {

@@ -34,7 +34,9 @@ pub fn key_of(datagram: &[u8]) -> Vec<u8> {
 /// The result of a lookup-and-insert.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Seen {
-    New,
+    /// Not seen before; now inserted, after evicting this many of the oldest entries to make
+    /// room (a flood of new datagrams shortens every entry's life below [`LIFETIME`]).
+    New { evicted: u64 },
     /// Seen before; carries the reply remembered for it.
     Duplicate(Option<Vec<u8>>),
 }
@@ -46,17 +48,19 @@ impl DupCache {
         if let Some((_, reply)) = self.entries.get(&key) {
             return Seen::Duplicate(reply.clone());
         }
+        let mut evicted = 0;
         while self.entries.len() >= CAPACITY {
             match self.order.pop_front() {
                 Some((_, oldest)) => {
                     self.entries.remove(&oldest);
+                    evicted += 1;
                 }
                 None => break,
             }
         }
         self.entries.insert(key.clone(), (now, None));
         self.order.push_back((now, key));
-        Seen::New
+        Seen::New { evicted }
     }
 
     /// Remembers the reply sent for `key`, so a retransmission gets the identical reply.
@@ -110,13 +114,19 @@ mod tests {
     #[test]
     fn entries_expire_after_ten_seconds() {
         let mut cache = DupCache::default();
-        assert_eq!(cache.check_and_insert(t(0), vec![1]), Seen::New);
+        assert_eq!(
+            cache.check_and_insert(t(0), vec![1]),
+            Seen::New { evicted: 0 }
+        );
         assert_eq!(
             cache.check_and_insert(t(9_999), vec![1]),
             Seen::Duplicate(None)
         );
         assert_eq!(cache.next_expiry(), Some(t(10_000)));
-        assert_eq!(cache.check_and_insert(t(10_000), vec![1]), Seen::New);
+        assert_eq!(
+            cache.check_and_insert(t(10_000), vec![1]),
+            Seen::New { evicted: 0 }
+        );
     }
 
     #[test]
@@ -133,13 +143,19 @@ mod tests {
     #[test]
     fn stays_bounded_and_evicts_the_oldest() {
         let mut cache = DupCache::default();
-        for i in 0..(CAPACITY as u32 + 10) {
-            cache.check_and_insert(t(0), i.to_be_bytes().to_vec());
-        }
+        let evicted: u64 = (0..(CAPACITY as u32 + 10))
+            .map(
+                |i| match cache.check_and_insert(t(0), i.to_be_bytes().to_vec()) {
+                    Seen::New { evicted } => evicted,
+                    Seen::Duplicate(_) => panic!("{i} is new"),
+                },
+            )
+            .sum();
+        assert_eq!(evicted, 10, "one per insertion beyond the capacity");
         assert_eq!(cache.len(), CAPACITY);
         assert_eq!(
             cache.check_and_insert(t(1), 0u32.to_be_bytes().to_vec()),
-            Seen::New
+            Seen::New { evicted: 1 }
         );
         let last = CAPACITY as u32 + 9;
         assert_eq!(

@@ -84,6 +84,12 @@ pub(super) struct DadProbe {
     next_at: Instant,
 }
 
+/// Whether `addr` can be a node's node IP, the `sender` every reply goes to: `-a` refuses the
+/// unspecified and multicast addresses, and loopback would send the reply to ourselves.
+fn is_node_ip(addr: &Ipv6Addr) -> bool {
+    !(addr.is_unspecified() || addr.is_loopback() || addr.is_multicast())
+}
+
 /// How a datagram reached us; only multicast on a mesh interface is ever forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Arrival {
@@ -361,10 +367,18 @@ impl Engine {
             self.stats.intercom_not_for_us += 1;
             return;
         };
-        let repr = match Repr::parse(&d.bytes) {
+        let repr = match Repr::parse(&d.bytes).and_then(|repr| {
+            // C peers forward only what keeps a ttl after the decrement, and send nothing
+            // with ttl 0 of their own: a ttl-0 datagram was made to be dropped.
+            if repr.header.ttl == 0 {
+                Err(intercom::Error::ZeroTtl)
+            } else {
+                Ok(repr)
+            }
+        }) {
             Ok(repr) => repr,
             Err(error) => {
-                self.stats.intercom_malformed += 1;
+                self.stats.intercom_malformed.count(&error);
                 if self.log_limiter.allow(self.now) {
                     log::debug!("dropping malformed intercom packet from {}: {error}", d.src);
                 }
@@ -376,8 +390,23 @@ impl Engine {
             self.stats.intercom_own += 1;
             return;
         }
+        if !is_node_ip(&sender) {
+            self.stats.intercom_malformed.bad_sender += 1;
+            if self.log_limiter.allow(self.now) {
+                log::debug!(
+                    "dropping intercom packet from {} with sender {sender}",
+                    d.src
+                );
+            }
+            return;
+        }
         let key = dedup::key_of(&d.bytes);
         match self.dedup.check_and_insert(self.now, key.clone()) {
+            Seen::New { evicted } => {
+                self.stats.limit_duplicate_cache += evicted;
+                self.timers
+                    .set(TimerKey::DupCache, self.dedup.next_expiry());
+            }
             Seen::Duplicate(reply) => {
                 self.stats.intercom_duplicates += 1;
                 // A retransmitted INFO means our ACK was lost: send the same ACK again.
@@ -387,9 +416,6 @@ impl Engine {
                 }
                 return;
             }
-            Seen::New => self
-                .timers
-                .set(TimerKey::DupCache, self.dedup.next_expiry()),
         }
         match repr.message {
             Message::Seek { addresses } => {
@@ -414,8 +440,15 @@ impl Engine {
     /// SEEK: solicit locally, and flood on with ttl − 1 if it came by multicast (§5.1, §7).
     fn handle_seek(&mut self, addresses: &[Ipv6Addr], arrival: Arrival, ttl: u8, bytes: &[u8]) {
         for addr in addresses {
-            if self.in_client_prefix(addr) {
+            if !self.in_client_prefix(addr) {
+                continue;
+            }
+            // Each solicitation is a multicast frame on the client link (broadcast on Wi-Fi):
+            // without a budget, a flood of SEEKs for random addresses floods the clients.
+            if self.seek_solicit_window.allow(self.now, *addr) {
                 self.solicit(*addr, SolicitMode::Discover);
+            } else {
+                self.stats.limit_seek_solicitations += 1;
             }
         }
         if arrival == Arrival::Multicast && ttl > 1 {

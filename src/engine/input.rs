@@ -2,7 +2,7 @@
 //! frames seen on the client interface, intercom datagrams, control commands, and the results
 //! of the operations it asked for. No netlink type crosses this boundary.
 
-use super::control::Command;
+use super::control::{Command, CommandError};
 use super::output::KernelOp;
 use crate::wire::MacAddr;
 use crate::wire::babel::{self, RouterId};
@@ -60,8 +60,8 @@ pub enum Input {
     TunPacket(Vec<u8>),
     /// A complete command line arrived on a control connection.
     Control { conn: ConnId, command: Command },
-    /// A control line that did not parse; the reply is already decided.
-    ControlRejected { conn: ConnId, reply: Vec<u8> },
+    /// A control line that did not parse (or was too long); the error decides the reply.
+    ControlRejected { conn: ConnId, error: CommandError },
     /// What babeld's local interface reported (`--babeld`).
     Babel(BabelEvent),
 }

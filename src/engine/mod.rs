@@ -18,7 +18,7 @@ pub mod flapping;
 mod handover;
 pub mod input;
 pub mod output;
-mod reconcile;
+pub mod reconcile;
 pub mod rng;
 mod seek;
 pub mod stats;
@@ -108,9 +108,13 @@ pub struct Engine {
     /// What babeld reports, and what the duplicate policy decided per MAC.
     dups: duplicates::Duplicates,
     seeks: BTreeMap<Ipv6Addr, Seek>,
+    /// What the queues of `seeks` hold, in bytes and in packets.
     seek_bytes: usize,
+    seek_packets: usize,
     /// SEEKs originated in the last second, by address.
     seek_window: stats::RateWindow<Ipv6Addr>,
+    /// Solicitations for received SEEKs in the last second, by address.
+    seek_solicit_window: stats::RateWindow<Ipv6Addr>,
     /// ICMP errors sent in the last second, by destination.
     icmp_window: stats::RateWindow<IpAddr>,
     dad: BTreeMap<Ipv6Addr, handover::DadProbe>,
@@ -163,7 +167,9 @@ impl Engine {
             dups: duplicates::Duplicates::default(),
             seeks: BTreeMap::new(),
             seek_bytes: 0,
+            seek_packets: 0,
             seek_window: stats::RateWindow::new(seek::MAX_SEEKS_PER_SECOND),
+            seek_solicit_window: stats::RateWindow::new(seek::MAX_SEEK_SOLICITATIONS_PER_SECOND),
             icmp_window: stats::RateWindow::new(seek::MAX_ICMP_ERRORS_PER_SECOND),
             dad: BTreeMap::new(),
             node_client_ips: BTreeSet::new(),
@@ -237,10 +243,15 @@ impl Engine {
             Input::TunPacket(packet) => self.handle_tun_packet(packet),
             Input::Control { conn, command } => self.handle_command(conn, command),
             Input::Babel(event) => self.handle_babel(event),
-            Input::ControlRejected { conn, reply } => {
+            Input::ControlRejected { conn, error } => {
                 self.stats.control_errors += 1;
-                self.out
-                    .push_back(Output::ControlReply { conn, bytes: reply });
+                if error.reason() == ErrorReason::LineTooLong {
+                    self.stats.limit_control_line += 1;
+                }
+                self.out.push_back(Output::ControlReply {
+                    conn,
+                    bytes: error.reply().into_bytes(),
+                });
             }
         }
     }

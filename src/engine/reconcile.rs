@@ -159,6 +159,7 @@ impl Engine {
     pub(super) fn handle_dump_done(&mut self) {
         self.view.dump_pending = false;
         if self.view.overflowed {
+            self.stats.limit_kernel_view += 1;
             log::warn!(
                 "more than {MAX_VIEWED} kernel objects of one kind: nothing repaired this round"
             );

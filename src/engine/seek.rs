@@ -16,11 +16,18 @@ pub const PACKET_LIFETIME: Duration = Duration::from_secs(5);
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(1);
 pub const MAX_PACKETS_PER_DESTINATION: usize = 64;
 pub const MAX_DESTINATIONS: usize = 256;
+/// Besides the packet count in all (`--max-queued-packets`), which bounds the bookkeeping
+/// that small packets cost beyond their bytes.
 pub const MAX_QUEUED_BYTES: usize = 1 << 20;
 /// SEEKs this node originates per second at most (behaviour.md §10.2 recommends 20), so that
 /// a scan of the client prefix cannot make it a mesh-wide multicast amplifier. A SEEK over
 /// the limit waits for the next free slot.
 pub const MAX_SEEKS_PER_SECOND: usize = 20;
+/// Local solicitations for the addresses of received SEEKs, per second at most, and one per
+/// address: as many as this node may originate SEEKs, so that a mesh of nodes seeking at
+/// their limit is served, while a flood of SEEKs cannot flood the client link. The rest is
+/// dropped; a SEEK that mattered is repeated after 3 s while its packets wait.
+pub const MAX_SEEK_SOLICITATIONS_PER_SECOND: usize = 20;
 /// ICMP errors per second at most, and one per source (behaviour.md §10.4).
 pub const MAX_ICMP_ERRORS_PER_SECOND: usize = 10;
 
@@ -87,6 +94,8 @@ impl Engine {
             Some(&mut self.stats.limit_queue_packets)
         } else if self.seek_bytes + packet.len() > MAX_QUEUED_BYTES {
             Some(&mut self.stats.limit_queue_bytes)
+        } else if self.seek_packets >= self.cfg.limits.queued_packets {
+            Some(&mut self.stats.limit_queue_total)
         } else {
             None
         };
@@ -95,6 +104,7 @@ impl Engine {
             return;
         }
         self.seek_bytes += packet.len();
+        self.seek_packets += 1;
         let first = !self.seeks.contains_key(&addr);
         let seek = self.seeks.entry(addr).or_insert_with(|| Seek {
             packets: VecDeque::new(),
@@ -146,6 +156,7 @@ impl Engine {
         let deadline = seek.deadline();
         for packet in expired {
             self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
+            self.seek_packets = self.seek_packets.saturating_sub(1);
             self.stats.tun_expired += 1;
             self.send_unreachable(&packet);
         }
@@ -185,6 +196,7 @@ impl Engine {
         self.timers.set(TimerKey::Seek(*addr), None);
         for (_, packet) in seek.packets {
             self.seek_bytes = self.seek_bytes.saturating_sub(packet.len());
+            self.seek_packets = self.seek_packets.saturating_sub(1);
             self.stats.reinjected += 1;
             self.out.push_back(Output::Reinject(packet));
         }

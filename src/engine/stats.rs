@@ -2,6 +2,7 @@
 //! untrusted input is counted here rather than logged above debug level.
 
 use crate::time::{Duration, Instant};
+use crate::wire::Error;
 use std::collections::VecDeque;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -15,7 +16,8 @@ pub struct Stats {
     pub claim_out: u64,
     pub info_out: u64,
     pub ack_out: u64,
-    pub intercom_malformed: u64,
+    /// Intercom datagrams dropped before the duplicate cache, by what was wrong with them.
+    pub intercom_malformed: MalformedIntercom,
     pub intercom_not_for_us: u64,
     pub intercom_own: u64,
     pub intercom_duplicates: u64,
@@ -49,6 +51,16 @@ pub struct Stats {
     pub limit_queue_packets: u64,
     /// A packet that would take the queued bytes over their bound.
     pub limit_queue_bytes: u64,
+    /// One more packet than the queues take in all (`--max-queued-packets`).
+    pub limit_queue_total: u64,
+    /// A new datagram that pushed the oldest entry out of the full duplicate cache.
+    pub limit_duplicate_cache: u64,
+    /// A received SEEK's address left unsolicited: the per-second budget was spent.
+    pub limit_seek_solicitations: u64,
+    /// A kernel dump with more objects of one kind than the view keeps (nothing repaired).
+    pub limit_kernel_view: u64,
+    /// A control command line of 1024 bytes or more.
+    pub limit_control_line: u64,
     pub limit_old_clients: u64,
     pub limit_dad_probes: u64,
     pub limit_prefixes: u64,
@@ -93,6 +105,12 @@ pub struct SystemCounters {
     pub frames_dropped: u64,
     /// Control connections refused because the limit was reached.
     pub control_refused: u64,
+    /// Control connections closed without a whole command line after 5 s.
+    pub control_timeouts: u64,
+    /// Kernel operations refused because the rtnetlink queue was full.
+    pub kernel_queue_full: u64,
+    /// Packets for re-injection dropped because the tun's backlog was full.
+    pub reinject_dropped: u64,
     /// Intercom datagrams the kernel's send buffer had no room for.
     pub intercom_send_dropped: u64,
     /// Connections to babeld that failed before a session began (refused, bad header).
@@ -131,15 +149,18 @@ impl Stats {
             ),
             (
                 "intercom_dropped",
-                vec![
-                    ("malformed", self.intercom_malformed),
-                    ("not_for_us", self.intercom_not_for_us),
-                    ("own", self.intercom_own),
-                    ("duplicate", self.intercom_duplicates),
-                    ("claim_for_unknown_client", self.claims_for_unknown_clients),
-                    ("unexpected_info", self.infos_ignored),
-                    ("unexpected_ack", self.acks_ignored),
-                ],
+                [("malformed", self.intercom_malformed.total())]
+                    .into_iter()
+                    .chain(self.intercom_malformed.by_reason())
+                    .chain([
+                        ("not_for_us", self.intercom_not_for_us),
+                        ("own", self.intercom_own),
+                        ("duplicate", self.intercom_duplicates),
+                        ("claim_for_unknown_client", self.claims_for_unknown_clients),
+                        ("unexpected_info", self.infos_ignored),
+                        ("unexpected_ack", self.acks_ignored),
+                    ])
+                    .collect(),
             ),
             (
                 "handovers",
@@ -185,7 +206,9 @@ impl Stats {
                     ("queue_destinations", self.limit_queue_destinations),
                     ("queue_packets", self.limit_queue_packets),
                     ("queue_bytes", self.limit_queue_bytes),
+                    ("queued_packets", self.limit_queue_total),
                     ("seeks", self.limit_seeks),
+                    ("seek_solicitations", self.limit_seek_solicitations),
                     ("icmp_errors", self.limit_icmp_errors),
                     ("dad_probes", self.limit_dad_probes),
                     ("prefixes", self.limit_prefixes),
@@ -193,11 +216,22 @@ impl Stats {
                     ("deferred", self.limit_deferred),
                     ("flap_records", self.limit_flap_records),
                     ("duplicate_records", self.limit_duplicate_records),
+                    ("duplicate_cache", self.limit_duplicate_cache),
+                    ("kernel_view", self.limit_kernel_view),
+                    ("kernel_queue", self.system.kernel_queue_full),
+                    ("reinject_backlog", self.system.reinject_dropped),
                     ("control_connections", self.system.control_refused),
+                    ("control_line", self.limit_control_line),
                 ],
             ),
             ("kernel", vec![("failures", self.kernel_failures)]),
-            ("control", vec![("errors", self.control_errors)]),
+            (
+                "control",
+                vec![
+                    ("errors", self.control_errors),
+                    ("timeouts", self.system.control_timeouts),
+                ],
+            ),
             (
                 "client_frames",
                 vec![("dropped", self.system.frames_dropped)],
@@ -239,6 +273,93 @@ impl Stats {
             })
             .collect();
         format!("{{ {} }}", body.join(", "))
+    }
+}
+
+/// Intercom datagrams that did not parse (`wire::intercom::Repr::parse`) or whose header no
+/// node sends (ttl 0, a sender no reply could reach), one counter per reason a sender can
+/// produce: what a hostile neighbour tries shows in `get_stats` without a log line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MalformedIntercom {
+    /// Shorter than the 24-byte header.
+    pub truncated: u64,
+    /// A version byte other than 0.
+    pub bad_version: u64,
+    /// Longer than 1500 bytes.
+    pub oversized: u64,
+    /// A type byte other than SEEK, CLAIM, INFO and ACK.
+    pub unknown_type: u64,
+    /// One byte left after the last TLV: trailing bytes too short for a TLV header.
+    pub truncated_tlv: u64,
+    /// A TLV whose length byte is 0 (the C daemon's endless loop).
+    pub zero_length_tlv: u64,
+    /// A TLV length below 2, past the end of the datagram, or not its kind's.
+    pub bad_tlv_length: u64,
+    pub unknown_tlv: u64,
+    pub duplicate_tlv: u64,
+    pub missing_tlv: u64,
+    /// INFO_BASIC TLVs of one INFO with different MACs.
+    pub conflicting_mac: u64,
+    /// ttl 0: no node sends it (C peers forward only what still has a ttl after decrement).
+    pub zero_ttl: u64,
+    /// A sender that is unspecified, loopback or multicast: replies would go nowhere, or
+    /// (multicast) to every node of a link.
+    pub bad_sender: u64,
+    /// An error of some other format: the intercom parser does not produce it, so anything
+    /// but 0 here is a bug.
+    pub other: u64,
+}
+
+impl MalformedIntercom {
+    pub fn count(&mut self, error: &Error) {
+        let counter = match error {
+            Error::Truncated => &mut self.truncated,
+            Error::UnsupportedVersion(_) => &mut self.bad_version,
+            Error::TooLong(_) => &mut self.oversized,
+            Error::UnknownType(_) => &mut self.unknown_type,
+            Error::TlvTruncated { .. } => &mut self.truncated_tlv,
+            Error::BadTlvLength { len: 0, .. } => &mut self.zero_length_tlv,
+            Error::BadTlvLength { .. } => &mut self.bad_tlv_length,
+            Error::UnknownTlv { .. } => &mut self.unknown_tlv,
+            Error::DuplicateTlv { .. } => &mut self.duplicate_tlv,
+            Error::MissingTlv => &mut self.missing_tlv,
+            Error::ConflictingMac => &mut self.conflicting_mac,
+            Error::ZeroTtl => &mut self.zero_ttl,
+            Error::UnknownCode(_)
+            | Error::BadOption { .. }
+            | Error::BadHeaderLength(_)
+            | Error::BadChecksum
+            | Error::UnexpectedProtocol(_)
+            | Error::BadHopLimit(_)
+            | Error::LineTooLong(_)
+            | Error::BadField(_)
+            | Error::UnsupportedArp { .. } => &mut self.other,
+        };
+        *counter += 1;
+    }
+
+    /// Every counter with its `get_stats` name.
+    pub fn by_reason(&self) -> [(&'static str, u64); 14] {
+        [
+            ("truncated", self.truncated),
+            ("bad_version", self.bad_version),
+            ("oversized", self.oversized),
+            ("unknown_type", self.unknown_type),
+            ("truncated_tlv", self.truncated_tlv),
+            ("zero_length_tlv", self.zero_length_tlv),
+            ("bad_tlv_length", self.bad_tlv_length),
+            ("unknown_tlv", self.unknown_tlv),
+            ("duplicate_tlv", self.duplicate_tlv),
+            ("missing_tlv", self.missing_tlv),
+            ("conflicting_mac", self.conflicting_mac),
+            ("zero_ttl", self.zero_ttl),
+            ("bad_sender", self.bad_sender),
+            ("other", self.other),
+        ]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_reason().iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -332,6 +453,52 @@ mod tests {
             "so did its key"
         );
         assert!(window.recent.len() <= 3);
+    }
+
+    #[test]
+    fn malformed_intercom_counts_each_parser_error_under_its_own_reason() {
+        let errors = [
+            Error::Truncated,
+            Error::UnsupportedVersion(2),
+            Error::TooLong(1501),
+            Error::UnknownType(9),
+            Error::TlvTruncated { offset: 32 },
+            Error::BadTlvLength {
+                offset: 24,
+                kind: 0,
+                len: 0,
+            },
+            Error::BadTlvLength {
+                offset: 24,
+                kind: 0,
+                len: 9,
+            },
+            Error::UnknownTlv {
+                offset: 24,
+                kind: 1,
+            },
+            Error::DuplicateTlv {
+                offset: 32,
+                kind: 0,
+            },
+            Error::MissingTlv,
+            Error::ConflictingMac,
+            Error::ZeroTtl,
+        ];
+        let mut counts = MalformedIntercom::default();
+        for error in &errors {
+            counts.count(error);
+        }
+        counts.bad_sender += 1;
+        let by_reason = counts.by_reason();
+        assert!(
+            by_reason[..13].iter().all(|(_, n)| *n == 1),
+            "{by_reason:?}"
+        );
+        assert_eq!(by_reason[13], ("other", 0));
+        assert_eq!(counts.total(), 13);
+        counts.count(&Error::BadChecksum);
+        assert_eq!((counts.other, counts.total()), (1, 14));
     }
 
     #[test]

@@ -98,10 +98,7 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Progress::Waiting,
                 Err(_) => return Progress::Closed,
             };
-            let rejected = |error: CommandError| Input::ControlRejected {
-                conn,
-                reply: error.reply().into_bytes(),
-            };
+            let rejected = |error: CommandError| Input::ControlRejected { conn, error };
             match status {
                 LineStatus::Incomplete if self.reader.is_spent() => return Progress::Closed,
                 LineStatus::Incomplete => {}

@@ -3016,6 +3016,18 @@ fn received_seeks_solicit_at_most_20_addresses_per_second_one_per_address() {
     let out = h.datagram(2000, me(), MESH_A, &seek_from_peer(&[addr(100)], 1, [9; 4]));
     assert_eq!(solicited(&out), vec![IpAddr::V6(addr(100))]);
     assert!(h.say("get_stats").contains(r#""seek_solicitations": 21, "#));
+
+    // A node without a client link solicits nothing, and spends no budget on it.
+    let mut cfg = default_config();
+    cfg.client_if = None;
+    let mut h = Harness::unsynced_with(cfg);
+    h.input(0, Input::DumpDone);
+    for i in 0..30u32 {
+        let seek = seek_from_peer(&[addr(i)], 255, (i + 1).to_be_bytes());
+        let out = h.datagram(0, intercom::GROUP, MESH_A, &seek);
+        assert!(solicited(&out).is_empty());
+    }
+    assert_eq!(h.engine.stats().limit_seek_solicitations, 0);
 }
 
 #[test]

@@ -439,8 +439,9 @@ impl Engine {
 
     /// SEEK: solicit locally, and flood on with ttl − 1 if it came by multicast (§5.1, §7).
     fn handle_seek(&mut self, addresses: &[Ipv6Addr], arrival: Arrival, ttl: u8, bytes: &[u8]) {
+        let client_link = self.client_ifindex().is_some();
         for addr in addresses {
-            if !self.in_client_prefix(addr) {
+            if !client_link || !self.in_client_prefix(addr) {
                 continue;
             }
             // Each solicitation is a multicast frame on the client link (broadcast on Wi-Fi):

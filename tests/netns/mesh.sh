@@ -375,6 +375,10 @@ client_bridge() {
   # A veth pair rather than a dummy: not every kernel has the dummy driver.
   ip -n "$ns" link add name ap0 type veth peer name ap0-air
   in_ns "$ns" sysctl -qw net.ipv6.conf.ap0.disable_ipv6=1 net.ipv6.conf.ap0-air.disable_ipv6=1
+  # ap0-air shares the router's namespace: by default it would answer an ARP request for the
+  # gateway's 10.0.1.1 that the daemon sends on the bridge (a SEEK for it), with its own
+  # MAC, and the daemon would learn a "client" there. A radio does not answer for its router.
+  in_ns "$ns" sysctl -qw net.ipv4.conf.ap0-air.arp_ignore=1
   ip -n "$ns" link set ap0-air up
   ip -n "$ns" link set ap0 master "$CLIENT_BRIDGE" up
   ip -n "$ns" link set "$CLIENT_BRIDGE" up

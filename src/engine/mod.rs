@@ -20,7 +20,7 @@ pub mod input;
 pub mod output;
 pub mod reconcile;
 pub mod rng;
-mod seek;
+pub mod seek;
 pub mod stats;
 pub mod timers;
 

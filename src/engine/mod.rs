@@ -631,6 +631,11 @@ impl Engine {
                 // ENODEV: the interface went, and what was on it with it.
                 log::debug!("{op:?}: already gone");
             }
+            // Asked while its interface was going away; it is asked again when the
+            // interface is back (`client_link_up`).
+            KernelOp::ProbeNeighbour { .. } if errno == Errno::ENODEV => {
+                log::debug!("{op:?}: the interface is gone");
+            }
             KernelOp::AddHostRoute(route) => {
                 self.stats.kernel_failures += 1;
                 log::warn!(

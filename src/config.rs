@@ -34,6 +34,15 @@ pub const MAX_LIVENESS: Duration = Duration::from_secs(86_400);
 /// The protocol number host routes are demoted to when a client is released, when
 /// `--release-protocol` is absent. Unassigned in iproute2's `rt_protos`, next to ours (158).
 pub const DEFAULT_RELEASE_PROTOCOL: u8 = 159;
+/// The receive buffer of the rtnetlink event socket when `--netlink-rcvbuf` is absent. A
+/// bridge with a few thousand clients changes that many neighbour entries at once (a
+/// reboot of the switch behind it, a flush), and each change costs the buffer about 1 KiB
+/// of kernel bookkeeping; what does not fit is lost and costs a full re-read of the kernel.
+pub const DEFAULT_NETLINK_RCVBUF: usize = 4 << 20;
+/// Below a page the kernel's own minimum applies anyway: every notification overruns.
+pub const MIN_NETLINK_RCVBUF: usize = 4096;
+/// More than any router needs (the kernel doubles the value, and caps it at 2 GiB).
+pub const MAX_NETLINK_RCVBUF: usize = 256 << 20;
 /// Longest interface name the kernel accepts (`IFNAMSIZ` minus the terminating NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
@@ -131,6 +140,8 @@ pub struct Config {
     pub release_protocol: Option<u8>,
     /// `--babeld`: where to read babeld's routes for duplicate detection; `None`: off.
     pub babeld: Option<BabelEndpoint>,
+    /// `--netlink-rcvbuf`: receive buffer of the rtnetlink event socket, in bytes.
+    pub netlink_rcvbuf: usize,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -158,6 +169,7 @@ impl Config {
             liveness_interval: Some(DEFAULT_LIVENESS),
             release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
             babeld: None,
+            netlink_rcvbuf: DEFAULT_NETLINK_RCVBUF,
             warnings: Vec::new(),
         }
     }
@@ -221,6 +233,7 @@ enum Opt {
     Liveness,
     ReleaseProtocol,
     Babeld,
+    NetlinkRcvbuf,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -249,7 +262,7 @@ impl Flag {
 }
 
 /// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
-/// short letters and long names are the C daemon's, plus `--liveness` and `--babeld`. Its
+/// short letters and long names are the C daemon's, plus the long-only ones of this daemon. Its
 /// option string lists `d` twice, once without and once with an argument; getopt takes the
 /// first, so `-d` is a switch.
 const FLAGS: &[Flag] = &[
@@ -386,6 +399,15 @@ const FLAGS: &[Flag] = &[
         help: "babeld's local interface, read for duplicate host routes: a TCP port \
                on ::1 or a Unix socket path starting with /, as babeld's -g/-G \
                (default none: no duplicate detection)",
+    },
+    Flag {
+        opt: Opt::NetlinkRcvbuf,
+        short: None,
+        long: Some("netlink-rcvbuf"),
+        arg: Some("BYTES"),
+        help: "receive buffer for kernel route, address and neighbour events, \
+               4096..268435456; notifications that do not fit are lost and the kernel \
+               is read again (default 4194304)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -658,6 +680,7 @@ struct Builder {
     liveness: Option<Option<Duration>>,
     release_protocol: Option<Option<u8>>,
     babeld: Option<BabelEndpoint>,
+    netlink_rcvbuf: Option<usize>,
     warnings: Vec<String>,
 }
 
@@ -759,6 +782,7 @@ impl Builder {
             Opt::Liveness => self.liveness = Some(parse_liveness(value)?),
             Opt::ReleaseProtocol => self.release_protocol = Some(parse_release_protocol(value)?),
             Opt::Babeld => self.babeld = Some(parse_babeld(value)?),
+            Opt::NetlinkRcvbuf => self.netlink_rcvbuf = Some(parse_netlink_rcvbuf(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -860,6 +884,7 @@ impl Builder {
             liveness_interval: self.liveness.unwrap_or(defaults.liveness_interval),
             release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
             babeld: self.babeld,
+            netlink_rcvbuf: self.netlink_rcvbuf.unwrap_or(defaults.netlink_rcvbuf),
             warnings: self.warnings,
             ..defaults
         })
@@ -927,6 +952,20 @@ fn parse_release_protocol(value: &str) -> Result<Option<u8>, UsageError> {
                 "expected 0 to delete at once, or 1..255 other than {}",
                 crate::engine::ROUTE_PROTOCOL
             ),
+        )),
+    }
+}
+
+/// Decimal bytes, no unit suffix: `4M` would read as 4 to a C-minded operator.
+fn parse_netlink_rcvbuf(value: &str) -> Result<usize, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<usize>().ok().filter(|_| digits) {
+        Some(bytes) if (MIN_NETLINK_RCVBUF..=MAX_NETLINK_RCVBUF).contains(&bytes) => Ok(bytes),
+        _ => Err(UsageError::invalid(
+            "--netlink-rcvbuf",
+            "buffer size",
+            value,
+            format!("expected {MIN_NETLINK_RCVBUF}..{MAX_NETLINK_RCVBUF} bytes"),
         )),
     }
 }

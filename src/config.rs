@@ -34,6 +34,15 @@ pub const MAX_LIVENESS: Duration = Duration::from_secs(86_400);
 /// The protocol number host routes are demoted to when a client is released, when
 /// `--release-protocol` is absent. Unassigned in iproute2's `rt_protos`, next to ours (158).
 pub const DEFAULT_RELEASE_PROTOCOL: u8 = 159;
+/// The receive buffer of the rtnetlink event socket when `--netlink-rcvbuf` is absent. A
+/// bridge with a few thousand clients changes that many neighbour entries at once (a
+/// reboot of the switch behind it, a flush), and each change costs the buffer about 1 KiB
+/// of kernel bookkeeping; what does not fit is lost and costs a full re-read of the kernel.
+pub const DEFAULT_NETLINK_RCVBUF: usize = 4 << 20;
+/// Below a page the kernel's own minimum applies anyway: every notification overruns.
+pub const MIN_NETLINK_RCVBUF: usize = 4096;
+/// More than any router needs (the kernel doubles the value, and caps it at 2 GiB).
+pub const MAX_NETLINK_RCVBUF: usize = 256 << 20;
 /// Longest interface name the kernel accepts (`IFNAMSIZ` minus the terminating NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
@@ -180,6 +189,8 @@ pub struct Config {
     /// `--max-clients`, `--max-addresses`, `--max-queued-packets`,
     /// `--max-control-connections`.
     pub limits: Limits,
+    /// `--netlink-rcvbuf`: receive buffer of the rtnetlink event socket, in bytes.
+    pub netlink_rcvbuf: usize,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -208,6 +219,7 @@ impl Config {
             release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
             babeld: None,
             limits: Limits::default(),
+            netlink_rcvbuf: DEFAULT_NETLINK_RCVBUF,
             warnings: Vec::new(),
         }
     }
@@ -275,6 +287,7 @@ enum Opt {
     MaxAddresses,
     MaxQueuedPackets,
     MaxControlConnections,
+    NetlinkRcvbuf,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -303,7 +316,7 @@ impl Flag {
 }
 
 /// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
-/// short letters and long names are the C daemon's, plus `--liveness` and `--babeld`. Its
+/// short letters and long names are the C daemon's, plus the long-only ones of this daemon. Its
 /// option string lists `d` twice, once without and once with an argument; getopt takes the
 /// first, so `-d` is a switch.
 const FLAGS: &[Flag] = &[
@@ -469,6 +482,15 @@ const FLAGS: &[Flag] = &[
         long: Some("max-control-connections"),
         arg: Some("N"),
         help: "keep at most N control connections open at once, 1..1024 (default 16)",
+    },
+    Flag {
+        opt: Opt::NetlinkRcvbuf,
+        short: None,
+        long: Some("netlink-rcvbuf"),
+        arg: Some("BYTES"),
+        help: "receive buffer for kernel route, address and neighbour events, \
+               4096..268435456; notifications that do not fit are lost and the kernel \
+               is read again (default 4194304)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -742,6 +764,7 @@ struct Builder {
     release_protocol: Option<Option<u8>>,
     babeld: Option<BabelEndpoint>,
     limits: Limits,
+    netlink_rcvbuf: Option<usize>,
     warnings: Vec<String>,
 }
 
@@ -867,6 +890,7 @@ impl Builder {
                     Limits::CONTROL_CONNECTIONS_RANGE,
                 )?
             }
+            Opt::NetlinkRcvbuf => self.netlink_rcvbuf = Some(parse_netlink_rcvbuf(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -969,6 +993,7 @@ impl Builder {
             release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
             babeld: self.babeld,
             limits: self.limits,
+            netlink_rcvbuf: self.netlink_rcvbuf.unwrap_or(defaults.netlink_rcvbuf),
             warnings: self.warnings,
             ..defaults
         })
@@ -1055,6 +1080,20 @@ fn parse_count(
             what,
             value,
             format!("expected {}..{}", range.start(), range.end()),
+        )),
+    }
+}
+
+/// Decimal bytes, no unit suffix: `4M` would read as 4 to a C-minded operator.
+fn parse_netlink_rcvbuf(value: &str) -> Result<usize, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<usize>().ok().filter(|_| digits) {
+        Some(bytes) if (MIN_NETLINK_RCVBUF..=MAX_NETLINK_RCVBUF).contains(&bytes) => Ok(bytes),
+        _ => Err(UsageError::invalid(
+            "--netlink-rcvbuf",
+            "buffer size",
+            value,
+            format!("expected {MIN_NETLINK_RCVBUF}..{MAX_NETLINK_RCVBUF} bytes"),
         )),
     }
 }

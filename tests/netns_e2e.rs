@@ -391,10 +391,7 @@ const ROAM_PERIOD: Duration =
 /// Flaps `router`'s daemon has detected (README "Flap damping"); none for an older build
 /// without the counter (`L3ROAMD_BIN`), which does not damp.
 fn flaps_detected(mesh: &Mesh, router: &str) -> u64 {
-    mesh.counters(router)
-        .get("flapping.detected")
-        .copied()
-        .unwrap_or(0)
+    mesh.counter(router, "flapping.detected")
 }
 
 /// A series of ordinary roams must not have looked like flapping to either router.
@@ -1343,5 +1340,88 @@ fn i_a_client_flapping_every_200_ms_for_30_s_is_damped_and_served_afterwards() {
         "CLAIMs and INFOs after the flapping"
     );
     // (d) And every daemon is still running.
+    mesh.assert_all_running();
+}
+
+/// How long a datagram from the rogue may take to be counted: one hop, or two for a SEEK
+/// that r2 forwards, plus the control round trip.
+const ROGUE_HEARD_BOUND: Duration = Duration::from_secs(2);
+
+/// The stranger of the hostile-input tests: attached to r2 by its own link, it reaches r2's
+/// daemon by multicast once the link is a mesh interface, and r1's by unicast through r2; a
+/// SEEK it sends is forwarded by r2 to the rest of the mesh.
+#[test]
+fn j_a_rogue_on_a_mesh_link_reaches_the_daemons() {
+    use l3roamd::wire::intercom::{Header, Message, Repr};
+    use l3roamd::wire::mac::MacAddr;
+    let mut mesh = Mesh::up("rogue", Topology::default());
+    mesh.start_daemons();
+    let rogue = mesh.attach_rogue();
+    assert_eq!(
+        mesh.control("r2", &format!("add_meshif {}", rogue.peer_if)),
+        ""
+    );
+    let header = Header {
+        ttl: 4,
+        nonce: [0x52, 0x6f, 0x67, 0x01],
+        sender: rogue.addr,
+    };
+    let seek = Repr {
+        header,
+        message: Message::Seek {
+            addresses: vec!["2001:db8:1::4242".parse().unwrap()],
+        },
+    };
+    let seeks_before = [
+        mesh.counter("r1", "intercom_in.seek"),
+        mesh.counter("r2", "intercom_in.seek"),
+    ];
+    // The mesh interface joins the group as the control command returns, but the kernel's
+    // MLD state for it may lag a little: send until r2 hears.
+    must(
+        "r2 hears the rogue's multicast SEEK and r1 gets it forwarded",
+        eventually(ROGUE_HEARD_BOUND * 3, || {
+            rogue
+                .send("ff02::5523".parse().unwrap(), &seek.to_bytes())
+                .map_err(|err| err.to_string())?;
+            std::thread::sleep(Duration::from_millis(100));
+            let now = [
+                mesh.counter("r1", "intercom_in.seek"),
+                mesh.counter("r2", "intercom_in.seek"),
+            ];
+            if now[0] > seeks_before[0] && now[1] > seeks_before[1] {
+                Ok(())
+            } else {
+                Err(format!(
+                    "intercom_in.seek r1/r2 {now:?}, before {seeks_before:?}"
+                ))
+            }
+        }),
+    );
+    let claims_before = mesh.counter("r1", "intercom_in.claim");
+    let claim = Repr {
+        header: Header {
+            nonce: [0x52, 0x6f, 0x67, 0x02],
+            ..header
+        },
+        message: Message::Claim {
+            mac: MacAddr([0x02, 0x00, 0x00, 0xee, 0x42, 0x42]),
+        },
+    };
+    let r1: std::net::Ipv6Addr = mesh.node_ip("r1").parse().unwrap();
+    rogue
+        .send(r1, &claim.to_bytes())
+        .expect("send a CLAIM to r1");
+    must(
+        "r1 hears the rogue's unicast CLAIM",
+        eventually(ROGUE_HEARD_BOUND, || {
+            let now = mesh.counter("r1", "intercom_in.claim");
+            if now > claims_before {
+                Ok(())
+            } else {
+                Err(format!("intercom_in.claim on r1 still {now}"))
+            }
+        }),
+    );
     mesh.assert_all_running();
 }

@@ -25,6 +25,11 @@
 #   ncip MAC [PREFIX]                     the node-client IP of MAC (behaviour.md §2.1)
 #   daemon-args DIR ROUTER [--gluon]      l3roamd's command line there, one word a line
 #   exec DIR NODE CMD...                  run CMD in NODE's namespace
+#   rogue DIR                             attach a namespace "rogue" to r2 by a link of its
+#                                         own (no babeld on it), routed toward the node IPs,
+#                                         node-client IPs and client prefixes: a stranger on
+#                                         a mesh link, for the hostile-input tests; adds
+#                                         NS_ROGUE, ROGUE_* to mesh.env
 # Environment: MESH_NO_RELEASE_RULE=1 leaves babeld's rule for l3roamd's demoted routes
 # (proto 159, metric 65534) out of its configuration.
 # After `up`, DIR/mesh.env holds every name and address (shell syntax, also read by the
@@ -50,6 +55,13 @@ die() {
 # --- the topology's constants -------------------------------------------------------------
 
 ROUTERS="r1 r2 r3"
+# The rogue (`rogue` subcommand): its link to r2, fixed MACs so both link-locals are known.
+ROGUE_IF=rg0
+ROGUE_MAC=02:00:00:ee:00:01
+ROGUE_PEER=r2
+ROGUE_PEER_IF=m-rogue
+ROGUE_PEER_MAC=02:00:00:ee:00:02
+ROGUE_IP6=2001:db8:ee::66
 CLIENT_ROUTERS="r1 r3"
 NODE_PREFIX=2001:db8:ff::/64
 CLIENT_PREFIX6=2001:db8:1::/64
@@ -508,6 +520,41 @@ cmd_up() {
   echo "mesh $MESH_ID up: $dir/mesh.env"
 }
 
+# --- a stranger on a mesh link ------------------------------------------------------------
+
+cmd_rogue() {
+  local dir=$1 ns peer_ns rogue_ll peer_ll p
+  load_env "$dir"
+  [ -z "${NS_ROGUE:-}" ] || die "$dir already has a rogue ($NS_ROGUE)"
+  ns=$MESH_ID-rogue
+  peer_ns=$(ns_of "$ROGUE_PEER")
+  add_ns "$dir" "$ns"
+  in_ns "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+  ip -n "$ns" link add name "$ROGUE_IF" address "$ROGUE_MAC" type veth \
+    peer name "$ROGUE_PEER_IF" address "$ROGUE_PEER_MAC" netns "$peer_ns"
+  ip -n "$ns" link set "$ROGUE_IF" up
+  ip -n "$peer_ns" link set "$ROGUE_PEER_IF" up
+  ip -n "$ns" addr add "$ROGUE_IP6/128" dev lo
+  rogue_ll=$(mac_ll "$ROGUE_MAC")
+  peer_ll=$(mac_ll "$ROGUE_PEER_MAC")
+  for p in "$NODE_PREFIX" "$NODE_CLIENT_PREFIX" "$CLIENT_PREFIX6"; do
+    ip -n "$ns" -6 route add "$p" via "$peer_ll" dev "$ROGUE_IF" src "$ROGUE_IP6"
+  done
+  # The way back, so that what r1 or r3 answer to the rogue's own address arrives: r2 knows
+  # it statically, and the others have no route to it (a stranger is not in babeld).
+  ip -n "$peer_ns" -6 route add "$ROGUE_IP6/128" via "$rogue_ll" dev "$ROGUE_PEER_IF"
+  wait_for "DAD in the rogue" 10 no_tentative "$ns"
+  {
+    echo "NS_ROGUE=$ns"
+    for v in ROGUE_IF ROGUE_MAC ROGUE_PEER ROGUE_PEER_IF ROGUE_PEER_MAC ROGUE_IP6; do
+      echo "$v=${!v}"
+    done
+    echo "ROGUE_LL=$rogue_ll"
+    echo "ROGUE_PEER_LL=$peer_ll"
+  } >>"$dir/mesh.env"
+  echo "rogue $ns attached to $ROGUE_PEER ($ROGUE_PEER_IF)"
+}
+
 # --- roaming and measuring ------------------------------------------------------------------
 
 cmd_host_routes() {
@@ -610,7 +657,7 @@ cmd_daemon_args() {
 
 main() {
   local cmd=${1:-}
-  [ -n "$cmd" ] || die "usage: mesh.sh up|down|roam|host-routes|track|ping-start|ping-stop|replied-since|cut|ncip|exec ..."
+  [ -n "$cmd" ] || die "usage: mesh.sh up|down|roam|host-routes|track|ping-start|ping-stop|replied-since|cut|ncip|daemon-args|rogue|exec ..."
   shift
   case "$cmd" in
     up) cmd_up "$@" ;;
@@ -625,6 +672,7 @@ main() {
     cut) cmd_cut "$@" ;;
     ncip) ncip "$@" ;;
     daemon-args) cmd_daemon_args "$@" ;;
+    rogue) cmd_rogue "$@" ;;
     exec)
       local dir=$1 node=$2
       shift 2

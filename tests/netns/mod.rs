@@ -253,6 +253,17 @@ impl Mesh {
         self.dir.to_string_lossy().into_owned()
     }
 
+    /// Attaches the rogue namespace to r2 (mesh.sh `rogue`) and opens its UDP socket. r2's
+    /// daemon hears the rogue's multicast only once the link is one of its mesh interfaces
+    /// (`add_meshif`, as Gluon does for a new mesh link); unicast reaches every node IP and
+    /// node-client IP through r2.
+    pub fn attach_rogue(&mut self) -> Rogue {
+        let dir = self.dir_str();
+        self.mesh_sh(&["rogue", &dir]);
+        self.env = parse_env(&self.dir.join("mesh.env"));
+        Rogue::open(self)
+    }
+
     /// The daemon's command line on `router` as the demo uses it (`gluon`: Gluon's exact one).
     pub fn daemon_args(&self, router: &str, gluon: bool) -> Vec<String> {
         let dir = self.dir_str();
@@ -501,6 +512,11 @@ impl Mesh {
         lines
     }
 
+    /// One counter of `get_stats` on `router` (`group.name`), 0 when it is not reported.
+    pub fn counter(&self, router: &str, key: &str) -> u64 {
+        self.counters(router).get(key).copied().unwrap_or(0)
+    }
+
     /// The daemon's counters on `router`, by `group.name` as `get_stats` reports them.
     pub fn counters(&self, router: &str) -> BTreeMap<String, u64> {
         let reply = self.control(router, "get_stats");
@@ -638,6 +654,62 @@ fn parse_env(path: &Path) -> BTreeMap<String, String> {
         .filter_map(|line| line.split_once('='))
         .map(|(key, value)| (key.to_string(), value.trim_matches('"').to_string()))
         .collect()
+}
+
+/// A stranger on a mesh link: a UDP socket bound to port 5523 inside the rogue namespace,
+/// sending whatever bytes a test forges. The socket was opened by a thread that entered the
+/// namespace; a socket belongs to the namespace it was created in, so it can be used from
+/// any thread afterwards.
+pub struct Rogue {
+    socket: std::net::UdpSocket,
+    /// The rogue's link toward r2, in the rogue namespace (the scope of multicast sends).
+    ifindex: u32,
+    /// The rogue's own address (on its loopback), routed back to it by r2 only.
+    pub addr: std::net::Ipv6Addr,
+    /// r2's end of the rogue's link, to give to r2's daemon as a mesh interface.
+    pub peer_if: String,
+}
+
+impl Rogue {
+    fn open(mesh: &Mesh) -> Rogue {
+        let ns = PathBuf::from("/run/netns").join(mesh.var("NS_ROGUE"));
+        let socket = thread::spawn(move || {
+            l3roamd::sys::netns::enter_network_namespace(&ns).unwrap_or_else(|err| panic!("{err}"));
+            std::net::UdpSocket::bind("[::]:5523")
+        })
+        .join()
+        .expect("the thread that opens the rogue's socket")
+        .expect("bind [::]:5523 in the rogue namespace");
+        let link = mesh.sh("rogue", &["ip", "-o", "link", "show", mesh.var("ROGUE_IF")]);
+        let ifindex = link
+            .split(':')
+            .next()
+            .and_then(|index| index.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no ifindex in {link:?}"));
+        Rogue {
+            socket,
+            ifindex,
+            addr: mesh.var("ROGUE_IP6").parse().expect("ROGUE_IP6"),
+            peer_if: mesh.var("ROGUE_PEER_IF").to_string(),
+        }
+    }
+
+    /// Sends `bytes` to `dst` port 5523; a link-local or multicast `dst` goes out on the
+    /// rogue's link.
+    pub fn send(&self, dst: std::net::Ipv6Addr, bytes: &[u8]) -> std::io::Result<usize> {
+        let scope = if dst.is_multicast() || dst.is_unicast_link_local() {
+            self.ifindex
+        } else {
+            0
+        };
+        self.socket
+            .send_to(bytes, std::net::SocketAddrV6::new(dst, 5523, 0, scope))
+    }
+
+    /// The socket itself: to receive what the daemons answer, or set options.
+    pub fn socket(&self) -> &std::net::UdpSocket {
+        &self.socket
+    }
 }
 
 /// A `ping -i 0.01` in a namespace; a thread records when each echo reply arrives.

@@ -583,14 +583,33 @@ fn the_allow_list_admits_unsigned_packets_from_listed_senders_only() {
         sent.iter()
             .all(|(dst, _)| *dst == Destination::Unicast(peer()))
     );
-    let (unsigned, signed_copy) = (decode(&sent[0].1), decode(&sent[1].1));
-    assert_eq!((unsigned.0, signed_copy.0), (0, 2));
+    let (signed_copy, unsigned) = (decode(&sent[0].1), decode(&sent[1].1));
+    assert_eq!((signed_copy.0, unsigned.0), (2, 0), "signed first");
     assert_eq!(unsigned.1, signed_copy.1);
     assert_eq!(
-        sent[1].1[..sent[0].1.len()][1..],
-        sent[0].1[1..],
+        sent[0].1[..sent[1].1.len()][1..],
+        sent[1].1[1..],
         "byte for byte"
     );
+}
+
+#[test]
+fn the_unsigned_twin_of_a_signed_datagram_is_a_duplicate_not_an_attack() {
+    // This node lists only the stranger; the peer is keyed and, having a list of its own,
+    // sends every datagram signed and then unsigned.
+    let mut h = Harness::new(&[mesh_key()], &[stranger()]);
+    let unsigned = seek(peer(), 1, [4; 4]);
+    h.datagram(0, me(), MESH_A, &signed(&unsigned, &mesh_key(), WALL0));
+    assert!(h.datagram(1, me(), MESH_A, &unsigned).is_empty());
+    let stats = h.stats();
+    assert_eq!((stats.seek_in, stats.intercom_duplicates), (1, 1));
+    assert_eq!(stats.auth_unauthenticated, 0);
+    // An unsigned datagram in the peer's name that is no twin is refused as ever.
+    assert!(
+        h.datagram(2, me(), MESH_A, &seek(peer(), 1, [5; 4]))
+            .is_empty()
+    );
+    assert_eq!(h.stats().auth_unauthenticated, 1);
 }
 
 #[test]
@@ -608,7 +627,7 @@ fn with_an_allow_list_everything_goes_out_unsigned_and_signed() {
     let versions: Vec<(u64, u8)> = sent.iter().map(|(t, _, b)| (*t, b[0])).collect();
     assert_eq!(
         versions,
-        [(0, 0), (0, 2), (300, 0), (300, 2), (600, 0), (600, 2)]
+        [(0, 2), (0, 0), (300, 2), (300, 0), (600, 2), (600, 0)]
     );
     assert!(
         sent.iter()
@@ -629,10 +648,10 @@ fn with_an_allow_list_everything_goes_out_unsigned_and_signed() {
     assert_eq!(
         shape,
         [
-            (Destination::Multicast { ifindex: MESH_A }, 0),
             (Destination::Multicast { ifindex: MESH_A }, 2),
-            (Destination::Multicast { ifindex: MESH_B }, 0),
+            (Destination::Multicast { ifindex: MESH_A }, 0),
             (Destination::Multicast { ifindex: MESH_B }, 2),
+            (Destination::Multicast { ifindex: MESH_B }, 0),
         ]
     );
     assert_eq!(seeks[0].2, seeks[2].2);
@@ -659,9 +678,9 @@ fn a_signed_seek_is_forwarded_with_its_signature_and_unsigned_too_while_a_list_e
     let mut h = Harness::new(&[mesh_key()], &[peer()]);
     let out = intercoms(&h.datagram(0, intercom::GROUP, MESH_A, &flood));
     let versions: Vec<u8> = out.iter().map(|(_, b)| b[0]).collect();
-    assert_eq!(versions, [0, 2, 0, 2]);
+    assert_eq!(versions, [2, 0, 2, 0]);
     assert_eq!(
-        out[0].1,
+        out[1].1,
         Frame::new_checked(&expected).unwrap().to_unsigned()
     );
     assert_eq!(h.stats().seek_forwarded, 1);

@@ -112,9 +112,10 @@ impl Engine {
     }
 
     /// The datagrams that carry one version-0 datagram to its peers: itself without keys;
-    /// with keys the signed copy, preceded by the unsigned one while an allow-list exists.
-    /// Every send signs afresh, so a retransmission carries a fresh timestamp (it is still a
-    /// duplicate to receivers, whose cache ignores the trailer).
+    /// with keys the signed copy, followed by the unsigned one while an allow-list exists.
+    /// Signed first, so that a keyed receiver acts on it and finds the unsigned twin a
+    /// duplicate. Every send signs afresh, so a retransmission carries a fresh timestamp (it
+    /// is still a duplicate to receivers, whose cache ignores the trailer).
     fn versions(&mut self, unsigned: Vec<u8>) -> Vec<Vec<u8>> {
         let wall_ms = self.wall_ms();
         let Some(auth) = &self.auth else {
@@ -124,14 +125,14 @@ impl Engine {
             .signing_key()
             .map(|key| signed::sign(&unsigned, key, wall_ms));
         let mut copies = Vec::with_capacity(2);
-        if auth.sends_unsigned() {
-            copies.push(unsigned);
-        }
         match signed {
             Some(Ok(bytes)) => copies.push(bytes),
             // The engine's datagrams are at most a few hundred bytes: cannot happen.
             Some(Err(error)) => log::warn!("intercom datagram not signed: {error}"),
             None => {}
+        }
+        if auth.sends_unsigned() {
+            copies.push(unsigned);
         }
         copies
     }
@@ -432,6 +433,12 @@ impl Engine {
             if packet.version() != intercom::VERSION
                 || !auth.accept_unsigned.contains(&packet.sender())
             {
+                // The unsigned twin of a signed datagram already taken (a keyed node with an
+                // allow-list sends both): a duplicate, not an attack.
+                if self.dedup.contains(self.now, &dedup::key_of(&d.bytes)) {
+                    self.stats.intercom_duplicates += 1;
+                    return None;
+                }
                 self.stats.auth_unauthenticated += 1;
                 if self.log_limiter.allow(self.now) {
                     log::debug!(
@@ -618,14 +625,12 @@ impl Engine {
             if let Some(byte) = forwarded.get_mut(1) {
                 *byte = ttl - 1;
             }
-            let mut copies = Vec::with_capacity(2);
             let also_unsigned = self.auth.as_ref().is_some_and(|a| a.sends_unsigned());
-            if signed && also_unsigned {
-                if let Ok(frame) = Frame::new_checked(&forwarded) {
-                    copies.push(frame.to_unsigned());
-                }
-            }
-            copies.push(forwarded);
+            let twin = (signed && also_unsigned)
+                .then(|| Frame::new_checked(&forwarded).ok().map(|f| f.to_unsigned()))
+                .flatten();
+            let mut copies = vec![forwarded];
+            copies.extend(twin);
             if self.send_multicast_copies(&copies) > 0 {
                 self.stats.seek_forwarded += 1;
             }

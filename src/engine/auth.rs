@@ -50,9 +50,18 @@ pub struct Auth {
 impl Auth {
     /// `None` without keys: the intercom is not authenticated.
     pub fn new(keys: &[Key], accept_unsigned: &[Ipv6Addr]) -> Option<Auth> {
-        (!keys.is_empty()).then(|| Auth {
+        if keys.is_empty() {
+            return None;
+        }
+        // Inserted one by one: collecting into a set would sort, and bring 3 KB of sorting
+        // code into the binary for a list of a few addresses.
+        let mut listed = BTreeSet::new();
+        for addr in accept_unsigned {
+            listed.insert(*addr);
+        }
+        Some(Auth {
             keys: keys.to_vec(),
-            accept_unsigned: accept_unsigned.iter().copied().collect(),
+            accept_unsigned: listed,
             replay: ReplayCache::default(),
         })
     }

@@ -35,6 +35,15 @@ pub const MAX_LIVENESS: Duration = Duration::from_secs(86_400);
 /// The protocol number host routes are demoted to when a client is released, when
 /// `--release-protocol` is absent. Unassigned in iproute2's `rt_protos`, next to ours (158).
 pub const DEFAULT_RELEASE_PROTOCOL: u8 = 159;
+/// The receive buffer of the rtnetlink event socket when `--netlink-rcvbuf` is absent. A
+/// bridge with a few thousand clients changes that many neighbour entries at once (a
+/// reboot of the switch behind it, a flush), and each change costs the buffer about 1 KiB
+/// of kernel bookkeeping; what does not fit is lost and costs a full re-read of the kernel.
+pub const DEFAULT_NETLINK_RCVBUF: usize = 4 << 20;
+/// Below a page the kernel's own minimum applies anyway: every notification overruns.
+pub const MIN_NETLINK_RCVBUF: usize = 4096;
+/// More than any router needs (the kernel doubles the value, and caps it at 2 GiB).
+pub const MAX_NETLINK_RCVBUF: usize = 256 << 20;
 /// Longest interface name the kernel accepts (`IFNAMSIZ` minus the terminating NUL).
 pub const MAX_IFNAME_LEN: usize = 15;
 /// Longest control socket path that fits `sockaddr_un.sun_path` with its terminating NUL.
@@ -142,6 +151,8 @@ pub struct Config {
     /// version-0 packets whose `sender` is one of these are still accepted, and every packet
     /// is also sent in version 0. A rollout aid: the sender field is forgeable.
     pub accept_unauthenticated: Vec<Ipv6Addr>,
+    /// `--netlink-rcvbuf`: receive buffer of the rtnetlink event socket, in bytes.
+    pub netlink_rcvbuf: usize,
     /// Things the operator should hear about, one line each. Logging is not up while the
     /// command line is parsed, so `main` logs these once it is.
     pub warnings: Vec<String>,
@@ -172,6 +183,7 @@ impl Config {
             key_file: None,
             keys: Vec::new(),
             accept_unauthenticated: Vec::new(),
+            netlink_rcvbuf: DEFAULT_NETLINK_RCVBUF,
             warnings: Vec::new(),
         }
     }
@@ -237,6 +249,7 @@ enum Opt {
     Babeld,
     KeyFile,
     AcceptUnauthenticated,
+    NetlinkRcvbuf,
     NoNetlink,
     NoNl80211,
     NoNdp,
@@ -265,7 +278,7 @@ impl Flag {
 }
 
 /// The flag table: the scanner, `-h` and (through a test) the README all come from it. The
-/// short letters and long names are the C daemon's, plus `--liveness` and `--babeld`. Its
+/// short letters and long names are the C daemon's, plus the long-only ones of this daemon. Its
 /// option string lists `d` twice, once without and once with an argument; getopt takes the
 /// first, so `-d` is a switch.
 const FLAGS: &[Flag] = &[
@@ -421,6 +434,15 @@ const FLAGS: &[Flag] = &[
         help: "with --key-file, still accept unsigned packets whose sender is this node \
                IP, and send every packet unsigned besides signed; repeatable, for the \
                rollout of keys only (default none)",
+    },
+    Flag {
+        opt: Opt::NetlinkRcvbuf,
+        short: None,
+        long: Some("netlink-rcvbuf"),
+        arg: Some("BYTES"),
+        help: "receive buffer for kernel route, address and neighbour events, \
+               4096..268435456; notifications that do not fit are lost and the kernel \
+               is read again (default 4194304)",
     },
     Flag {
         opt: Opt::NoNetlink,
@@ -695,6 +717,7 @@ struct Builder {
     babeld: Option<BabelEndpoint>,
     key_file: Option<PathBuf>,
     accept_unauthenticated: Vec<Ipv6Addr>,
+    netlink_rcvbuf: Option<usize>,
     warnings: Vec<String>,
 }
 
@@ -813,6 +836,7 @@ impl Builder {
                     self.accept_unauthenticated.push(addr);
                 }
             }
+            Opt::NetlinkRcvbuf => self.netlink_rcvbuf = Some(parse_netlink_rcvbuf(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
             Opt::NoNdp => self.no_ndp = true,
@@ -924,6 +948,7 @@ impl Builder {
             babeld: self.babeld,
             key_file: self.key_file,
             accept_unauthenticated: self.accept_unauthenticated,
+            netlink_rcvbuf: self.netlink_rcvbuf.unwrap_or(defaults.netlink_rcvbuf),
             warnings,
             ..defaults
         })
@@ -996,6 +1021,20 @@ fn parse_release_protocol(value: &str) -> Result<Option<u8>, UsageError> {
                 "expected 0 to delete at once, or 1..255 other than {}",
                 crate::engine::ROUTE_PROTOCOL
             ),
+        )),
+    }
+}
+
+/// Decimal bytes, no unit suffix: `4M` would read as 4 to a C-minded operator.
+fn parse_netlink_rcvbuf(value: &str) -> Result<usize, UsageError> {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match value.parse::<usize>().ok().filter(|_| digits) {
+        Some(bytes) if (MIN_NETLINK_RCVBUF..=MAX_NETLINK_RCVBUF).contains(&bytes) => Ok(bytes),
+        _ => Err(UsageError::invalid(
+            "--netlink-rcvbuf",
+            "buffer size",
+            value,
+            format!("expected {MIN_NETLINK_RCVBUF}..{MAX_NETLINK_RCVBUF} bytes"),
         )),
     }
 }

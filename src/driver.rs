@@ -7,7 +7,7 @@
 
 use crate::config::Config;
 use crate::engine::stats::SystemCounters;
-use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Link, Output, Solicitation};
+use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Output, Solicitation};
 use crate::sys::babel::BabelClient;
 use crate::sys::control::{Connection, ControlServer, Progress};
 use crate::sys::icmp_error::IcmpErrorSockets;
@@ -114,7 +114,6 @@ pub struct Driver {
     babel: Option<BabelClient>,
     /// Inputs that outputs produced (a failed send): fed after the current output drain.
     backlog: VecDeque<Input>,
-    links: BTreeMap<u32, Link>,
     synced: bool,
     stopping: bool,
     counters: SystemCounters,
@@ -154,7 +153,7 @@ impl Driver {
         // Neighbour and bridge FDB events (one multicast group) are what -i and -b learn from.
         let neighbours =
             (cfg.client_if.is_some() || cfg.client_bridge.is_some()) && cfg.learn_from_netlink;
-        let mut rtnl = Rtnl::open(neighbours)?;
+        let mut rtnl = Rtnl::open(neighbours, cfg.netlink_rcvbuf)?;
         rtnl.set_tun_ifindex(tun.ifindex);
         let nl80211 = if cfg.client_if.is_some() && cfg.learn_from_nl80211 {
             let found = Nl80211::open()?;
@@ -245,7 +244,6 @@ impl Driver {
             icmp_errors,
             babel,
             backlog: VecDeque::new(),
-            links: BTreeMap::new(),
             synced: false,
             stopping: false,
             counters: SystemCounters::default(),
@@ -364,18 +362,15 @@ impl Driver {
                 input,
                 Input::Link(_) | Input::LinkGone { .. } | Input::DumpDone
             );
-            match &input {
-                Input::Link(link) => {
-                    self.links.insert(link.ifindex, link.clone());
-                }
-                Input::LinkGone { ifindex } => {
-                    self.links.remove(ifindex);
-                }
-                Input::DumpDone => self.synced = true,
-                _ => {}
+            if input == Input::DumpDone {
+                self.synced = true;
             }
             let control = matches!(input, Input::Control { .. });
             if control {
+                let rtnl = self.rtnl.stats();
+                self.counters.netlink_overruns = rtnl.overruns;
+                self.counters.netlink_replies_lost = rtnl.lost_replies;
+                self.counters.netlink_dumps = rtnl.dumps;
                 self.engine.set_system_counters(self.counters);
             }
             self.engine.handle_input(self.now, input);
@@ -812,11 +807,12 @@ impl Driver {
             }
         }
 
+        // The engine's view of the links: it also drops a link whose removal was lost in
+        // an overrun, and one whose name a new link took.
         let client = self.client_if.as_deref().and_then(|name| {
-            self.links
-                .values()
-                .find(|l| l.name == name)
-                .map(|l| (name.to_string(), l.ifindex))
+            self.engine
+                .link_index(name)
+                .map(|ifindex| (name.to_string(), ifindex))
         });
         let current = self.client_side.as_ref().map(|s| s.ifindex);
         match client {

@@ -83,6 +83,7 @@ fn defaults(node_ip: &str, prefixes: &[&str]) -> Config {
         key_file: None,
         keys: Vec::new(),
         accept_unauthenticated: Vec::new(),
+        netlink_rcvbuf: 4 << 20,
         warnings: Vec::new(),
     }
 }
@@ -611,6 +612,41 @@ fn release_protocol() {
     assert_eq!(
         run(&with(&["--release", "200"])).release_protocol,
         Some(200)
+    );
+}
+
+#[test]
+fn netlink_rcvbuf() {
+    assert_eq!(run(&with(&[])).netlink_rcvbuf, 4 << 20);
+    assert_eq!(
+        run(&with(&["--netlink-rcvbuf", "4096"])).netlink_rcvbuf,
+        4096
+    );
+    assert_eq!(
+        run(&with(&["--netlink-rcvbuf=268435456"])).netlink_rcvbuf,
+        256 << 20
+    );
+    // The unique abbreviation, as getopt_long takes it: `--n` alone is ambiguous.
+    assert_eq!(run(&with(&["--ne", "65536"])).netlink_rcvbuf, 65536);
+    let why = "(expected 4096..268435456 bytes)";
+    for bad in [
+        "4095",
+        "268435457",
+        "4M",
+        "-1",
+        "",
+        "0x1000",
+        "99999999999999999999999",
+    ] {
+        assert_eq!(
+            error(&with(&["--netlink-rcvbuf", bad])),
+            format!("--netlink-rcvbuf: invalid buffer size '{bad}' {why}"),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        error(&with(&["--netlink-rcvbuf"])),
+        "--netlink-rcvbuf requires an argument"
     );
 }
 
@@ -1348,6 +1384,7 @@ const EVERY_FLAG: &[&str] = &[
     "--babeld",
     "--key-file",
     "--accept-unauthenticated",
+    "--netlink-rcvbuf",
     "--no-netlink",
     "--no-nl80211",
     "--no-ndp",

@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 
 use l3roamd::engine::RELEASE_HOLD;
 use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES, FLAP_WINDOW};
-use netns::{Mesh, Topology, eventually};
+use netns::{
+    Mesh, Topology, announce_client, counted, eventually, holds_node_client_ip, must,
+    r2_routes_toward, server_reaches_client, serves, serves_not,
+};
 use nix::sys::signal::Signal;
 
 /// A new client, from its first packet to two-way traffic with the server: the daemon learns
@@ -67,65 +70,6 @@ fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
 
-/// The router holds the client: its /128 and /32 (proto 158, table 254, on the client
-/// interface) and its node-client IP on lo.
-fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
-    let devs = [mesh.var("GW_DEV"), mesh.var("CLIENT_BRIDGE")];
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
-        let routes = mesh.daemon_routes(router, family);
-        let ok = routes.iter().any(|line| {
-            devs.iter().any(|dev| {
-                line.starts_with(&format!("{addr} dev {dev} "))
-                    || *line == format!("{addr} dev {dev}")
-            })
-        });
-        if !ok {
-            return Err(format!(
-                "{router} has no proto-158 route for {addr} on {devs:?} in table 254: {routes:?}"
-            ));
-        }
-    }
-    let ncip = mesh.var("CLIENT_NCIP");
-    let lo = mesh.lo_addrs(router);
-    if !lo.iter().any(|a| a == ncip) {
-        return Err(format!(
-            "{router} lacks the node-client IP {ncip} on lo: {lo:?}"
-        ));
-    }
-    Ok(())
-}
-
-/// The router holds nothing of the client any more: no route for it, neither the daemon's
-/// (proto 158) nor a demoted one (proto 159) left after the hold, and no node-client IP.
-fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
-        for (kind, routes) in [
-            ("proto-158", mesh.daemon_routes(router, family)),
-            ("demoted", mesh.demoted_routes(router, family)),
-        ] {
-            if let Some(line) = routes
-                .iter()
-                .find(|line| line.starts_with(&format!("{addr} ")))
-            {
-                return Err(format!(
-                    "{router} still has a {kind} route for the client: {line}"
-                ));
-            }
-        }
-    }
-    let ncip = mesh.var("CLIENT_NCIP");
-    if mesh.lo_addrs(router).iter().any(|a| a == ncip) {
-        return Err(format!("{router} still holds the node-client IP {ncip}"));
-    }
-    Ok(())
-}
-
 /// TERMs every router's daemon, which must exit 0 within the bound, and compares each
 /// router's routes and lo addresses with the snapshot taken before the daemons started.
 fn term_and_compare(mesh: &mut Mesh, routers: &[String], before: &[Vec<String>], after_what: &str) {
@@ -146,36 +90,6 @@ fn term_and_compare(mesh: &mut Mesh, routers: &[String], before: &[Vec<String>],
             "{router}: routes or lo addresses differ after {after_what}"
         );
     }
-}
-
-fn must<T>(what: &str, result: Result<T, String>) -> T {
-    result.unwrap_or_else(|err| panic!("{what}: {err}"))
-}
-
-/// The client talks to the server in both families until the server answers: how a new client
-/// makes itself known. Returns when both answered.
-fn announce_client(mesh: &mut Mesh, bound: Duration) -> Duration {
-    let (srv6, srv4) = (
-        mesh.var("SERVER_IP6").to_string(),
-        mesh.var("SERVER_IP4").to_string(),
-    );
-    let start = Instant::now();
-    must("client -> server, IPv6", mesh.reach("cli", &srv6, bound));
-    must(
-        "client -> server, IPv4",
-        mesh.reach("cli", &srv4, bound.saturating_sub(start.elapsed())),
-    );
-    start.elapsed()
-}
-
-/// The server reaches the client in both families.
-fn server_reaches_client(mesh: &mut Mesh, bound: Duration) {
-    let (c6, c4) = (
-        mesh.var("CLIENT_IP6").to_string(),
-        mesh.var("CLIENT_IP4").to_string(),
-    );
-    must("server -> client, IPv6", mesh.reach("srv", &c6, bound));
-    must("server -> client, IPv4", mesh.reach("srv", &c4, bound));
 }
 
 /// One roam of a series: what it cost, and the bounds it missed.
@@ -928,24 +842,6 @@ const DUPLICATE_BOUND: Duration = Duration::from_secs(30);
 /// more, then r3 takes the client over (4.8 s measured); the rest is slack.
 const TAKEOVER_BOUND: Duration = Duration::from_secs(10);
 
-fn holds_node_client_ip(mesh: &Mesh, router: &str) -> Result<(), String> {
-    let ncip = mesh.var("CLIENT_NCIP");
-    let lo = mesh.lo_addrs(router);
-    if lo.iter().any(|a| a == ncip) {
-        Ok(())
-    } else {
-        Err(format!("{router} lacks {ncip} on lo: {lo:?}"))
-    }
-}
-
-/// The sum of one counter over the routers.
-fn counted(counters: &[&std::collections::BTreeMap<String, u64>], key: &str) -> u64 {
-    counters
-        .iter()
-        .map(|c| c.get(key).copied().unwrap_or(0))
-        .sum()
-}
-
 /// r1's daemon crashes while it serves the client, and the client moves to r3: r3's CLAIMs
 /// go unanswered, so r3 takes the client over without an INFO after 4.8 s, while r1's kernel
 /// still holds the client's host routes and node-client IP, which r1's babeld keeps
@@ -1153,28 +1049,6 @@ fn claims_and_infos(mesh: &Mesh, router: &str) -> u64 {
 fn handovers(mesh: &Mesh, router: &str) -> u64 {
     let counters = mesh.counters(router);
     counters["handovers.in"] + counters["handovers.out"]
-}
-
-/// r2 has exactly one babeld route for each client address, toward `router`.
-fn r2_routes_toward(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
-        let routes = mesh.sh(
-            "r2",
-            &[
-                "ip", family, "route", "show", "table", "all", "proto", "babel", addr,
-            ],
-        );
-        let lines: Vec<&str> = routes.lines().collect();
-        if lines.len() != 1 || !lines[0].contains(&format!(" dev m-{router} ")) {
-            return Err(format!(
-                "r2's babeld routes for {addr}, wanted one toward {router}: {lines:?}"
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `ms` of a time that may never have come.

@@ -92,7 +92,8 @@ struct Kernel {
 
 impl Kernel {
     fn open(neighbours: bool) -> Kernel {
-        let mut rtnl = Rtnl::open(neighbours).expect("opening rtnetlink");
+        let mut rtnl =
+            Rtnl::open(neighbours, l3roamd::sys::rtnl::EVENT_BUFFER).expect("opening rtnetlink");
         let poll = Poll::new().expect("poll");
         rtnl.register(poll.registry(), Token(0), Token(1))
             .expect("registering");

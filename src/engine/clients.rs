@@ -325,22 +325,25 @@ impl Engine {
             self.timers.set(TimerKey::Demoted(route.dst), None);
         }
         if let Some(old) = self.installed_routes.insert(route.dst, route) {
-            if old.ifindex != route.ifindex {
+            // A route on an interface that vanished went with it.
+            if old.ifindex != route.ifindex && self.links.contains_key(&old.ifindex) {
                 self.out
                     .push_back(Output::Kernel(KernelOp::DelHostRoute(old)));
-                self.out.push_back(Output::Kernel(KernelOp::DelNeighbour {
+                self.neighbour_op(KernelOp::DelNeighbour {
                     ifindex: old.ifindex,
                     addr: old.dst,
-                }));
+                });
             }
         }
         self.out
             .push_back(Output::Kernel(KernelOp::AddHostRoute(route)));
-        self.out.push_back(Output::Kernel(KernelOp::AddNeighbour {
-            ifindex,
-            addr: route.dst,
-            mac,
-        }));
+        if self.kernel_entry != Some((ifindex, route.dst, mac)) {
+            self.neighbour_op(KernelOp::AddNeighbour {
+                ifindex,
+                addr: route.dst,
+                mac,
+            });
+        }
         self.reinject(addr);
     }
 
@@ -354,6 +357,10 @@ impl Engine {
     fn uninstall(&mut self, addr: &Ipv6Addr) {
         let dst = self.to_kernel(addr);
         if let Some(route) = self.installed_routes.remove(&dst) {
+            if !self.links.contains_key(&route.ifindex) {
+                // Its interface vanished, and the route and neighbour entry with it.
+                return;
+            }
             match self.cfg.release_protocol.filter(|_| !self.stopping) {
                 Some(protocol) => {
                     self.stats.routes_demoted += 1;
@@ -370,10 +377,16 @@ impl Engine {
                     .out
                     .push_back(Output::Kernel(KernelOp::DelHostRoute(route))),
             }
-            self.out.push_back(Output::Kernel(KernelOp::DelNeighbour {
-                ifindex: route.ifindex,
-                addr: dst,
-            }));
+            // The kernel has just reported this address under another MAC: the entry is
+            // the new owner's.
+            let taken = matches!(self.kernel_entry,
+                Some((ifindex, entry, _)) if ifindex == route.ifindex && entry == dst);
+            if !taken {
+                self.neighbour_op(KernelOp::DelNeighbour {
+                    ifindex: route.ifindex,
+                    addr: dst,
+                });
+            }
         }
     }
 
@@ -488,9 +501,14 @@ impl Engine {
         }
     }
 
-    /// Asks the kernel to verify every address of the client (state PROBE).
+    /// Asks the kernel to verify every address of the client (state PROBE). Not while its
+    /// interface is away: it is asked when the interface is back (`client_link_up`).
     pub(super) fn kernel_probe_all(&mut self, mac: MacAddr) {
-        let Some(client) = self.clients.get(&mac) else {
+        let Some(client) = self
+            .clients
+            .get(&mac)
+            .filter(|c| self.links.contains_key(&c.ifindex))
+        else {
             return;
         };
         let ifindex = client.ifindex;
@@ -500,11 +518,58 @@ impl Engine {
             .map(|a| self.to_kernel(&a.addr))
             .collect();
         for addr in addrs {
-            self.out.push_back(Output::Kernel(KernelOp::ProbeNeighbour {
-                ifindex,
-                addr,
-                mac,
-            }));
+            self.neighbour_op(KernelOp::ProbeNeighbour { ifindex, addr, mac });
+        }
+    }
+
+    /// A client interface came up: new (it vanished and a new link took its name), or
+    /// back from down. Either way the kernel dropped the host routes through it (IPv4 without
+    /// a word), and the neighbour entries with them. The clients served on it, on its old
+    /// index if it was re-created, are pointed at it, their routes installed again, and each
+    /// is asked whether it is still there: one that answers is confirmed, one that does not
+    /// leaves as any client whose neighbour entry failed (120 s).
+    pub(super) fn client_link_up(&mut self, ifindex: u32) {
+        let name = self.ifname(ifindex).to_string();
+        let old = self
+            .vanished_client_links
+            .remove(&name)
+            .filter(|old| *old != ifindex);
+        let macs: Vec<MacAddr> = self
+            .clients
+            .values()
+            .filter(|c| c.ifindex == ifindex || Some(c.ifindex) == old)
+            .map(|c| c.mac)
+            .collect();
+        if macs.is_empty() {
+            return;
+        }
+        match old {
+            Some(old) => log::info!(
+                "client interface {name} is back as ifindex {ifindex} (was {old}): \
+                 re-installing the routes of {} clients and asking them",
+                macs.len()
+            ),
+            None => log::info!(
+                "client interface {name} ({ifindex}) is up again: re-installing the routes \
+                 of {} clients and asking them",
+                macs.len()
+            ),
+        }
+        for mac in macs {
+            let Some(client) = self.clients.get_mut(&mac) else {
+                continue;
+            };
+            client.ifindex = ifindex;
+            let active: Vec<Ipv6Addr> = client
+                .addresses
+                .iter()
+                .filter(|a| a.state == AddrState::Active)
+                .map(|a| a.addr)
+                .collect();
+            for addr in active {
+                self.install(mac, &addr, ifindex);
+            }
+            self.ask_client(mac);
         }
     }
 
@@ -606,8 +671,10 @@ impl Engine {
         match n.state {
             NeighState::Reachable => {
                 if let Some(mac) = n.mac {
+                    self.kernel_entry = Some((n.ifindex, n.addr, mac));
                     self.notify_mac(mac, n.ifindex);
                     self.add_address(addr, mac, n.ifindex);
+                    self.kernel_entry = None;
                 }
             }
             NeighState::Probe | NeighState::Failed => {

@@ -30,6 +30,13 @@ pub enum Input {
         mac: MacAddr,
         deleted: bool,
     },
+    /// Kernel notifications were lost (a receive buffer overrun); the system layer reads
+    /// the kernel again, [`Input::DumpStarted`] to [`Input::DumpDone`].
+    NetlinkOverrun,
+    /// A batch of dumps begins: the answer to [`KernelOp::Dump`], or the system layer's own
+    /// after notifications were lost (a receive buffer overrun). What was reported before may
+    /// be stale; everything that exists is reported again before [`Input::DumpDone`].
+    DumpStarted,
     /// The dumps asked for with [`KernelOp::Dump`] are complete: every link, address, route
     /// and neighbour that existed has been reported since the request.
     DumpDone,
@@ -172,6 +179,7 @@ pub struct Errno(pub i32);
 impl Errno {
     pub const ENOENT: Errno = Errno(2);
     pub const ESRCH: Errno = Errno(3);
+    pub const ENODEV: Errno = Errno(19);
     pub const EEXIST: Errno = Errno(17);
     pub const ENETUNREACH: Errno = Errno(101);
     pub const EHOSTUNREACH: Errno = Errno(113);

@@ -128,6 +128,14 @@ pub struct Engine {
     /// `has_route` requests waiting for the kernel, with the argument text to echo.
     pending_has_route: BTreeMap<ConnId, String>,
     view: reconcile::KernelView,
+    /// While a neighbour notification (or dumped entry) in state REACHABLE is handled: the
+    /// entry the kernel holds. The daemon's own neighbour writes would only repeat it, or
+    /// (for the client that had the address before) delete it; acted on late, after lost
+    /// notifications, either would overwrite what the kernel learned since.
+    kernel_entry: Option<(u32, IpAddr, MacAddr)>,
+    /// Client interfaces (`-i`, `-b`) that vanished, by name, with their last index: the
+    /// clients on them move to the interface that takes the name next.
+    vanished_client_links: BTreeMap<String, u32>,
     stats: Stats,
     log_limiter: stats::LogLimiter,
     /// Keys, allow-list and replay cache with `--key-file`; `None` without.
@@ -181,6 +189,8 @@ impl Engine {
             flaps: BTreeMap::new(),
             pending_has_route: BTreeMap::new(),
             view: reconcile::KernelView::default(),
+            vanished_client_links: BTreeMap::new(),
+            kernel_entry: None,
             stats: Stats::default(),
             log_limiter: stats::LogLimiter::default(),
             auth: auth::Auth::new(&cfg.keys, &cfg.accept_unauthenticated),
@@ -240,6 +250,8 @@ impl Engine {
                 self.handle_route(route);
             }
             Input::Address(address) => self.observe_address(&address),
+            Input::NetlinkOverrun => self.handle_overrun(),
+            Input::DumpStarted => self.handle_dump_started(),
             Input::DumpDone => self.handle_dump_done(),
             Input::Fdb { .. } | Input::Station { .. } | Input::Snooped(_) => {
                 match self.defer_until_synced(input) {
@@ -505,12 +517,14 @@ impl Engine {
     }
 
     fn handle_link(&mut self, link: Link) {
+        self.observe_link(link.ifindex);
         let info = LinkInfo {
             name: link.name,
             up: link.up,
             mac: link.mac,
             master: link.master,
         };
+        let was_up = self.links.get(&link.ifindex).map(|l| l.up);
         if self.links.get(&link.ifindex) != Some(&info) {
             log::debug!(
                 "link {} ({}) {}",
@@ -519,11 +533,36 @@ impl Engine {
                 if info.up { "up" } else { "down" }
             );
         }
+        let up = info.up;
+        // A name that is taken by a new link: the old one is gone, whether or not its
+        // removal was reported.
+        let stale: Vec<u32> = self
+            .links
+            .iter()
+            .filter(|(ifindex, l)| **ifindex != link.ifindex && l.name == info.name)
+            .map(|(ifindex, _)| *ifindex)
+            .collect();
+        for ifindex in stale {
+            self.handle_link_gone(ifindex);
+        }
         self.links.insert(link.ifindex, info);
+        if up && was_up != Some(true) && self.is_client_side(link.ifindex) {
+            self.client_link_up(link.ifindex);
+        }
     }
 
     fn handle_link_gone(&mut self, ifindex: u32) {
+        if self.is_client_side(ifindex) {
+            let name = self.ifname(ifindex).to_string();
+            log::info!("client interface {name} ({ifindex}) is gone");
+            self.vanished_client_links.insert(name, ifindex);
+        }
         self.links.remove(&ifindex);
+    }
+
+    /// The index of the link called `name`, as far as the kernel has reported.
+    pub fn link_index(&self, name: &str) -> Option<u32> {
+        self.ifindex_of(name)
     }
 
     fn ifindex_of(&self, name: &str) -> Option<u32> {
@@ -614,9 +653,15 @@ impl Engine {
             | KernelOp::DelNeighbour { .. }
             | KernelOp::DelNodeClientIp(_)
             | KernelOp::DelPrefixRoute(_)
-                if errno.is_absent() =>
+                if errno.is_absent() || errno == Errno::ENODEV =>
             {
+                // ENODEV: the interface went, and what was on it with it.
                 log::debug!("{op:?}: already gone");
+            }
+            // Asked while its interface was going away; it is asked again when the
+            // interface is back (`client_link_up`).
+            KernelOp::ProbeNeighbour { .. } if errno == Errno::ENODEV => {
+                log::debug!("{op:?}: the interface is gone");
             }
             KernelOp::AddHostRoute(route) => {
                 self.stats.kernel_failures += 1;

@@ -11,7 +11,20 @@
 //!   daemon knows what the kernel holds;
 //! - after every later dump (periodic, or the system layer's re-dump after a netlink
 //!   overrun) vanished routes and node-client IPs are re-installed, and an ACTIVE address
-//!   without a neighbour entry is treated like a deleted entry (§8 rule 11).
+//!   without a neighbour entry is treated like a deleted entry (§8 rule 11); a link the
+//!   batch did not report is gone, although its RTM_DELLINK was lost.
+//!
+//! The view starts afresh at [`Input::DumpStarted`]: what events reported before the batch
+//! may have been undone by notifications that were lost (a neighbour reported, then deleted
+//! during an overrun), and a view that kept it would hide the departure for good.
+//!
+//! From an [`Input::NetlinkOverrun`] until a batch completes without another one, the
+//! engine's knowledge of the neighbour table is stale: an address it gives to one MAC may
+//! long belong to another. Its own neighbour writes (a kernel probe or an entry written with
+//! the client's MAC) would then overwrite what the kernel learned since, and a probe of the
+//! wrong MAC would even have the kernel fail and drop the right entry. They wait, and at the
+//! end of the batch only those whose address the kernel does not hold under another MAC are
+//! sent; deletions are dropped (an entry nobody uses ages out by itself).
 
 use super::clients::REMOVAL_DELAY;
 use super::{Engine, Input, KernelOp, Output, TimerKey};
@@ -26,6 +39,8 @@ use std::net::{IpAddr, Ipv6Addr};
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
 /// Learning inputs held until the first dump completes; more are dropped (and counted).
 pub const MAX_DEFERRED: usize = 4096;
+/// Neighbour writes held while the view is stale; more are dropped (and counted).
+pub const MAX_HELD_NEIGHBOUR_OPS: usize = 4096;
 /// Kernel objects remembered per kind. A view that overflowed is incomplete, and an
 /// incomplete view must not delete anything: repairs are skipped for that round.
 pub const MAX_VIEWED: usize = 16384;
@@ -44,6 +59,16 @@ pub(super) struct KernelView {
     node_client_ips: BTreeSet<Ipv6Addr>,
     /// Neighbour entries on the client side: (ifindex, address) -> MAC, if reported.
     neighbours: BTreeMap<(u32, IpAddr), Option<MacAddr>>,
+    /// Links reported since the batch began.
+    links: BTreeSet<u32>,
+    /// A batch runs: [`Input::DumpStarted`] came and its [`Input::DumpDone`] has not.
+    batch: bool,
+    /// Notifications were lost and no batch has completed since without losing more.
+    stale: bool,
+    /// Notifications were lost while this batch ran: its view is incomplete.
+    overrun_in_batch: bool,
+    /// Neighbour writes held while stale.
+    held: Vec<KernelOp>,
     overflowed: bool,
     deferred: VecDeque<Input>,
 }
@@ -156,9 +181,102 @@ impl Engine {
         }
     }
 
+    /// Notifications were lost; the system layer reads the kernel again.
+    pub(super) fn handle_overrun(&mut self) {
+        if !self.view.stale {
+            log::info!("kernel notifications lost: neighbour writes wait for the re-read");
+        }
+        self.view.stale = true;
+        if self.view.batch {
+            self.view.overrun_in_batch = true;
+        }
+    }
+
+    /// Every neighbour write goes through here (see the module docs).
+    pub(super) fn neighbour_op(&mut self, op: KernelOp) {
+        if !self.view.stale {
+            self.out.push_back(Output::Kernel(op));
+        } else if matches!(op, KernelOp::DelNeighbour { .. }) {
+            log::debug!("{op:?} dropped: the neighbour table is being read again");
+        } else if self.view.held.len() < MAX_HELD_NEIGHBOUR_OPS {
+            self.view.held.push(op);
+        } else {
+            self.stats.limit_deferred += 1;
+        }
+    }
+
+    /// The end of a complete batch: the held writes whose address the kernel does not hold
+    /// under another MAC, and that still concern a client with that address.
+    fn release_held_neighbour_ops(&mut self) {
+        for op in std::mem::take(&mut self.view.held) {
+            let (KernelOp::AddNeighbour { ifindex, addr, mac }
+            | KernelOp::ProbeNeighbour { ifindex, addr, mac }) = op
+            else {
+                continue;
+            };
+            let kernel_mac = self
+                .view
+                .neighbours
+                .get(&(ifindex, addr))
+                .copied()
+                .flatten();
+            let ours = self.owner_of(&self.to_internal(addr)) == Some(mac);
+            if ours && kernel_mac.is_none_or(|m| m == mac) {
+                self.out.push_back(Output::Kernel(op));
+            } else {
+                log::debug!("{op:?} dropped: the kernel holds {addr} under {kernel_mac:?}");
+            }
+        }
+    }
+
+    /// A batch begins: everything that exists will be reported again.
+    pub(super) fn handle_dump_started(&mut self) {
+        self.view.overrun_in_batch = false;
+        self.view.routes.clear();
+        self.view.demoted.clear();
+        self.view.node_client_ips.clear();
+        self.view.neighbours.clear();
+        self.view.links.clear();
+        self.view.overflowed = false;
+        self.view.batch = true;
+    }
+
+    pub(super) fn observe_link(&mut self, ifindex: u32) {
+        if self.view.batch {
+            KernelView::insert_set(&mut self.view.links, ifindex, &mut self.view.overflowed);
+        }
+    }
+
     pub(super) fn handle_dump_done(&mut self) {
         self.view.dump_pending = false;
-        if self.view.overflowed {
+        let batch = std::mem::take(&mut self.view.batch);
+        // A batch that lost notifications itself is incomplete: absences prove nothing, and
+        // the batch the loss queued comes next.
+        let lost = std::mem::take(&mut self.view.overrun_in_batch);
+        let complete = !lost && !self.view.overflowed;
+        if batch && complete {
+            let unreported: Vec<u32> = self
+                .links
+                .keys()
+                .filter(|ifindex| !self.view.links.contains(ifindex))
+                .copied()
+                .collect();
+            for ifindex in unreported {
+                log::info!(
+                    "link {} ({ifindex}) is gone: its removal was not reported",
+                    self.ifname(ifindex)
+                );
+                self.handle_link_gone(ifindex);
+            }
+        }
+        self.view.links.clear();
+        if self.view.stale && complete {
+            self.view.stale = false;
+            self.release_held_neighbour_ops();
+        }
+        if lost {
+            log::debug!("notifications lost during the re-read: repairs wait for the next");
+        } else if self.view.overflowed {
             log::warn!(
                 "more than {MAX_VIEWED} kernel objects of one kind: nothing repaired this round"
             );
@@ -175,7 +293,8 @@ impl Engine {
         let interval = jittered(RECONCILE_INTERVAL, self.rng.next_u32());
         self.timers
             .set(TimerKey::Reconcile, Some(self.now + interval));
-        if !self.view.synced {
+        // The first read must be whole before anything is learned or adopted.
+        if !self.view.synced && !lost {
             self.view.synced = true;
             log::info!("kernel state read: serving");
             for input in std::mem::take(&mut self.view.deferred) {
@@ -211,11 +330,11 @@ impl Engine {
                     if self.add_address(addr, mac, route.ifindex) {
                         adopted.insert(self.node_client_ip(&mac));
                         // The entry may be hours old: let the kernel check the client is there.
-                        self.out.push_back(Output::Kernel(KernelOp::ProbeNeighbour {
+                        self.neighbour_op(KernelOp::ProbeNeighbour {
                             ifindex: route.ifindex,
                             addr: route.dst,
                             mac,
-                        }));
+                        });
                     }
                 }
                 _ if self.is_client_side(route.ifindex) => {
@@ -266,10 +385,12 @@ impl Engine {
 
     /// Periodic and after an overrun: put back what vanished, notice departed neighbours.
     fn repair(&mut self) {
+        // A route on an interface that is away comes back with the interface
+        // (`client_link_up`); on the old index it could only fail.
         let missing: Vec<HostRoute> = self
             .installed_routes
             .values()
-            .filter(|r| !self.view.routes.contains(r))
+            .filter(|r| !self.view.routes.contains(r) && self.links.contains_key(&r.ifindex))
             .copied()
             .collect();
         for route in missing {
@@ -295,7 +416,11 @@ impl Engine {
             return;
         }
         let mut departed: Vec<(MacAddr, Ipv6Addr)> = Vec::new();
-        for (mac, client) in &self.clients {
+        for (mac, client) in self
+            .clients
+            .iter()
+            .filter(|(_, c)| self.links.contains_key(&c.ifindex))
+        {
             for address in client.addresses.iter().filter(|a| a.state.is_active()) {
                 let key = (client.ifindex, self.to_kernel(&address.addr));
                 if !self.view.neighbours.contains_key(&key) {
@@ -316,6 +441,7 @@ impl Engine {
         let Some(client) = self.clients.get_mut(&mac) else {
             return;
         };
+        let mut news = false;
         for a in client
             .addresses
             .iter_mut()
@@ -323,9 +449,14 @@ impl Engine {
         {
             if a.remove_at.is_none() {
                 a.remove_at = Some(now + REMOVAL_DELAY);
+                news = true;
             }
         }
-        self.kernel_probe_all(mac);
+        // Already suspected and probed: probing again at every re-read would only add to
+        // the notifications (and, on a small buffer, to the overruns that cause re-reads).
+        if news {
+            self.kernel_probe_all(mac);
+        }
         self.reschedule_client(mac);
     }
 }

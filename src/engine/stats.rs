@@ -110,6 +110,13 @@ pub struct SystemCounters {
     /// Lines from babeld that did not parse, and lines over 512 bytes (discarded).
     pub babel_lines_malformed: u64,
     pub babel_lines_too_long: u64,
+    /// Receive buffer overruns of the rtnetlink event socket: notifications were lost and
+    /// the kernel state is read again.
+    pub netlink_overruns: u64,
+    /// Overruns of the request socket: answers were lost (reported as failures).
+    pub netlink_replies_lost: u64,
+    /// Complete reads of the kernel state (start, every 300 s, after each overrun).
+    pub netlink_dumps: u64,
 }
 
 impl Stats {
@@ -206,7 +213,15 @@ impl Stats {
                     ("control_connections", self.system.control_refused),
                 ],
             ),
-            ("kernel", vec![("failures", self.kernel_failures)]),
+            (
+                "kernel",
+                vec![
+                    ("failures", self.kernel_failures),
+                    ("netlink_overruns", self.system.netlink_overruns),
+                    ("netlink_replies_lost", self.system.netlink_replies_lost),
+                    ("netlink_dumps", self.system.netlink_dumps),
+                ],
+            ),
             ("control", vec![("errors", self.control_errors)]),
             (
                 "client_frames",

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Interest, Registry, Token};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
-use nix::sys::socket::{setsockopt, sockopt};
+use nix::sys::socket::{getsockopt, setsockopt, sockopt};
 
 use super::netlink::{self as nl, Malformed, Message, RouteSpec};
 use super::{Context, Error, errno_of};
@@ -37,8 +37,8 @@ use crate::wire::MacAddr;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Requests that may wait to be sent; beyond this an operation fails with `ENOBUFS`.
 pub const MAX_QUEUED: usize = 4096;
-/// Receive buffer asked for on the event socket.
-pub const EVENT_BUFFER: usize = 4 << 20;
+/// Receive buffer asked for on the event socket unless `--netlink-rcvbuf` says otherwise.
+pub const EVENT_BUFFER: usize = crate::config::DEFAULT_NETLINK_RCVBUF;
 /// Large enough for any dump datagram: the kernel caps them at 32 KiB unless a single
 /// message is larger.
 const DATAGRAM_BUFFER: usize = 64 << 10;
@@ -116,6 +116,9 @@ pub struct RtnlStats {
     pub unknown_replies: u64,
     /// Operations refused because the queue was full.
     pub rejected: u64,
+    /// Dump batches completed: the whole kernel state read (at start, periodically, and
+    /// after every overrun).
+    pub dumps: u64,
 }
 
 /// Lets one warning through per [`WARN_INTERVAL`] and counts the rest.
@@ -191,7 +194,9 @@ fn send(socket: &Socket, bytes: &[u8]) -> io::Result<()> {
 impl Rtnl {
     /// Opens both sockets. `neighbours`: also receive neighbour and bridge FDB
     /// notifications (a client interface is configured and netlink learning is on).
-    pub fn open(neighbours: bool) -> Result<Rtnl, Error> {
+    /// `event_buffer`: the event socket's receive buffer in bytes ([`EVENT_BUFFER`] unless
+    /// the operator chose another).
+    pub fn open(neighbours: bool, event_buffer: usize) -> Result<Rtnl, Error> {
         let events = open_socket("event")?;
         let mut groups = vec![
             libc::RTNLGRP_LINK,
@@ -208,8 +213,15 @@ impl Rtnl {
                 .add_membership(group)
                 .context(|| format!("joining rtnetlink group {group}"))?;
         }
-        if let Err(e) = set_receive_buffer(&events, EVENT_BUFFER) {
-            log::warn!("{e}: keeping the default, overruns are more likely");
+        match set_receive_buffer(&events, event_buffer) {
+            Ok(()) => log::debug!(
+                "rtnetlink event buffer: {event_buffer} bytes asked, the kernel counts {}",
+                getsockopt(&events, sockopt::RcvBuf).unwrap_or(0)
+            ),
+            Err(e) => log::warn!(
+                "{e}: the buffer stays at {} bytes, overruns are more likely",
+                getsockopt(&events, sockopt::RcvBuf).unwrap_or(0)
+            ),
         }
         let requests = open_socket("request")?;
         // Errors echo only the request header, and carry the kernel's message. Kernels
@@ -314,6 +326,7 @@ impl Rtnl {
                     self.queue.pop_front();
                     self.dump_queued = false;
                     self.dump_running = true;
+                    out.push(Input::DumpStarted);
                     self.start_dump_step(0, out);
                     continue;
                 }
@@ -382,6 +395,7 @@ impl Rtnl {
             }
         }
         self.dump_running = false;
+        self.stats.dumps += 1;
         out.push(Input::DumpDone);
     }
 
@@ -436,6 +450,7 @@ impl Rtnl {
     /// Drains the event socket: every notification becomes an input.
     pub fn read_events(&mut self, out: &mut Vec<Input>) -> Result<(), Error> {
         let mut buf = std::mem::take(&mut self.buf);
+        let mut overrun = false;
         let result = loop {
             match recv(&self.events, &mut buf) {
                 Ok(len) => {
@@ -459,6 +474,9 @@ impl Rtnl {
                         );
                     }
                     self.queue_dump();
+                    if !std::mem::replace(&mut overrun, true) {
+                        out.push(Input::NetlinkOverrun);
+                    }
                 }
                 Err(e) => break Err(Error::new("reading rtnetlink notifications", e)),
             }
@@ -1093,7 +1111,7 @@ mod tests {
     /// Opening needs no privileges. These tests send nothing but read-only dump
     /// requests, so they are safe in the host's namespace.
     fn rtnl() -> Rtnl {
-        Rtnl::open(false).expect("rtnetlink sockets")
+        Rtnl::open(false, EVENT_BUFFER).expect("rtnetlink sockets")
     }
 
     fn route_op(dst: &str) -> KernelOp {
@@ -1188,6 +1206,7 @@ mod tests {
         assert!(out.is_empty());
         rtnl.flush(&mut out);
         assert!(rtnl.dump_running && !rtnl.dump_queued);
+        assert_eq!(std::mem::take(&mut out), [Input::DumpStarted]);
         // A dump asked for now is a new batch, after this one.
         rtnl.submit(KernelOp::Dump, &mut out);
         assert!(rtnl.dump_queued);
@@ -1230,6 +1249,7 @@ mod tests {
         rtnl.submit(KernelOp::Dump, &mut out);
         rtnl.flush(&mut out);
         assert!(rtnl.dump_running);
+        assert_eq!(std::mem::take(&mut out), [Input::DumpStarted]);
         rtnl.submit(KernelOp::Dump, &mut out);
         // Lookups are read-only, so this test may really send them.
         let token = crate::engine::LookupToken::HasRoute(1);

@@ -15,6 +15,9 @@
 #   down DIR                              stop what this run started, delete its namespaces
 #   roam DIR TO [--by-hand]               move the client's port to router TO (r1 or r3);
 #                                         --by-hand also moves its host routes (no daemon)
+#   relink DIR ROUTER PEER                delete the mesh link ROUTER-PEER, make it anew
+#   rebridge DIR ROUTER                   delete ROUTER's client bridge, make it anew
+#   wait-converged DIR [SECONDS]          wait until babeld has converged again
 #   host-routes DIR ROUTER add|del        the client's /128 and /32, proto 158, as the daemon
 #   track DIR PID NAME                    have `down` (and the watchdog) stop PID too
 #   ping-start DIR NODE ADDR NAME         ping ADDR every 10 ms from NODE into DIR/ping-NAME.log
@@ -360,8 +363,9 @@ router_sysctls() {
 
 # A client bridge: an always-present dummy port keeps it carrier-up, as the access points on
 # a Gluon node's br-client do, so a roam never restarts the gateway's DAD or routes.
+# --reattach: the bridge is re-created, and its ports (still there) join it again.
 client_bridge() {
-  local ns=$1 n=$2 local_node=$3 gwdev
+  local ns=$1 n=$2 local_node=$3 reattach=${4:-} gwdev
   if [ "$local_node" = 1 ]; then
     # Gluon: the bridge has the node's own MAC, the next-node MAC and addresses live on the
     # local-node macvlan on top of it.
@@ -372,10 +376,12 @@ client_bridge() {
     ip -n "$ns" link add name "$CLIENT_BRIDGE" address "$GW_MAC" type bridge
     gwdev=$CLIENT_BRIDGE
   fi
-  # A veth pair rather than a dummy: not every kernel has the dummy driver.
-  ip -n "$ns" link add name ap0 type veth peer name ap0-air
-  in_ns "$ns" sysctl -qw net.ipv6.conf.ap0.disable_ipv6=1 net.ipv6.conf.ap0-air.disable_ipv6=1
-  ip -n "$ns" link set ap0-air up
+  if [ "$reattach" != --reattach ]; then
+    # A veth pair rather than a dummy: not every kernel has the dummy driver.
+    ip -n "$ns" link add name ap0 type veth peer name ap0-air
+    in_ns "$ns" sysctl -qw net.ipv6.conf.ap0.disable_ipv6=1 net.ipv6.conf.ap0-air.disable_ipv6=1
+    ip -n "$ns" link set ap0-air up
+  fi
   ip -n "$ns" link set ap0 master "$CLIENT_BRIDGE" up
   ip -n "$ns" link set "$CLIENT_BRIDGE" up
   [ "$gwdev" = "$CLIENT_BRIDGE" ] || ip -n "$ns" link set "$gwdev" up
@@ -584,6 +590,42 @@ cmd_roam() {
   if [ "$by_hand" = --by-hand ]; then cmd_host_routes "$dir" "$to" add; fi
 }
 
+# Deletes ROUTER's mesh link toward PEER (its veth, and with it PEER's end) and makes it
+# anew under the same names: new interface indexes and link-local addresses, as when a
+# router's mesh interface is torn down and set up again.
+cmd_relink() {
+  local dir=$1 a=$2 b=$3 var
+  load_env "$dir"
+  var="MESH_IFS_${a^^}"
+  case " ${!var} " in *" m-$b "*) ;; *) die "$a has no mesh link to $b" ;; esac
+  ip -n "$(ns_of "$a")" link del "m-$b"
+  ip -n "$(ns_of "$a")" link add name "m-$b" type veth peer name "m-$a" netns "$(ns_of "$b")"
+  ip -n "$(ns_of "$a")" link set "m-$b" up
+  ip -n "$(ns_of "$b")" link set "m-$a" up
+}
+
+# Deletes ROUTER's client bridge (its ports stay, out of the bridge) and makes it anew as
+# `up` did, with the same ports: a new interface index, as when the bridge is rebuilt.
+cmd_rebridge() {
+  local dir=$1 r=$2 ns
+  load_env "$dir"
+  case " $CLIENT_ROUTERS " in *" $r "*) ;; *) die "$r has no client bridge" ;; esac
+  ns=$(ns_of "$r")
+  ip -n "$ns" link del "$CLIENT_BRIDGE"
+  # shellcheck disable=SC2153 # LOCAL_NODE comes from mesh.env
+  client_bridge "$ns" "${r#r}" "$LOCAL_NODE" --reattach
+  if [ "$(cat "$dir/client-at")" = "$r" ]; then
+    ip -n "$ns" link set "$CLIENT_PORT" master "$CLIENT_BRIDGE" up
+  fi
+}
+
+# Waits until babeld routes between the routers and to the server again (as after `up`).
+cmd_wait_converged() {
+  local dir=$1 timeout=${2:-30}
+  load_env "$dir"
+  wait_for "babeld to converge (see $dir/babeld-r*.log)" "$timeout" converged
+}
+
 cmd_ping_start() {
   local dir=$1 node=$2 addr=$3 name=$4
   load_env "$dir"
@@ -657,13 +699,16 @@ cmd_daemon_args() {
 
 main() {
   local cmd=${1:-}
-  [ -n "$cmd" ] || die "usage: mesh.sh up|down|roam|host-routes|track|ping-start|ping-stop|replied-since|cut|ncip|daemon-args|rogue|exec ..."
+  [ -n "$cmd" ] || die "usage: mesh.sh up|down|roam|relink|rebridge|wait-converged|host-routes|track|ping-start|ping-stop|replied-since|cut|ncip|daemon-args|rogue|exec ..."
   shift
   case "$cmd" in
     up) cmd_up "$@" ;;
     down) cmd_down "$@" ;;
     watch) cmd_watch "$@" ;;
     roam) cmd_roam "$@" ;;
+    relink) cmd_relink "$@" ;;
+    rebridge) cmd_rebridge "$@" ;;
+    wait-converged) cmd_wait_converged "$@" ;;
     host-routes) cmd_host_routes "$@" ;;
     track) track "$@" ;;
     ping-start) cmd_ping_start "$@" ;;

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv6Addr};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -416,6 +417,35 @@ impl Mesh {
     /// Moves the client's port to `to` (r1 or r3): its carrier drops and returns.
     pub fn roam(&self, to: &str) {
         self.mesh_sh(&["roam", &self.dir_str(), to]);
+    }
+
+    /// Deletes `router`'s mesh link toward `peer` and makes it anew (new interface indexes on
+    /// both ends), then waits up to `bound` for babeld to route across it again.
+    pub fn relink(&self, router: &str, peer: &str, bound: Duration) {
+        self.mesh_sh(&["relink", &self.dir_str(), router, peer]);
+        self.wait_converged(bound);
+    }
+
+    /// Deletes `router`'s client bridge and makes it anew with the same ports (a new
+    /// interface index).
+    pub fn rebridge(&self, router: &str) {
+        self.mesh_sh(&["rebridge", &self.dir_str(), router]);
+    }
+
+    /// Waits up to `bound` (whole seconds) for babeld to route between the routers and to
+    /// the server.
+    pub fn wait_converged(&self, bound: Duration) {
+        let secs = bound.as_secs().max(1).to_string();
+        self.mesh_sh(&["wait-converged", &self.dir_str(), &secs]);
+    }
+
+    /// The interface index of `dev` in `node`'s namespace.
+    pub fn ifindex(&self, node: &str, dev: &str) -> u32 {
+        let path = format!("/sys/class/net/{dev}/ifindex");
+        self.sh(node, &["cat", &path])
+            .trim()
+            .parse()
+            .unwrap_or_else(|err| panic!("ifindex of {dev} in {node}: {err}"))
     }
 
     pub fn client_at(&self) -> String {
@@ -853,4 +883,182 @@ impl Drop for Pinger {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+// ----- checks shared by the end-to-end test files -----
+
+/// The router holds the client: its /128 and /32 (proto 158, table 254, on the client
+/// interface) and its node-client IP on lo.
+pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
+    let devs = [mesh.var("GW_DEV"), mesh.var("CLIENT_BRIDGE")];
+    for (family, addr) in [
+        ("-6", mesh.var("CLIENT_IP6")),
+        ("-4", mesh.var("CLIENT_IP4")),
+    ] {
+        let routes = mesh.daemon_routes(router, family);
+        let ok = routes.iter().any(|line| {
+            devs.iter().any(|dev| {
+                line.starts_with(&format!("{addr} dev {dev} "))
+                    || *line == format!("{addr} dev {dev}")
+            })
+        });
+        if !ok {
+            return Err(format!(
+                "{router} has no proto-158 route for {addr} on {devs:?} in table 254: {routes:?}"
+            ));
+        }
+    }
+    let ncip = mesh.var("CLIENT_NCIP");
+    let lo = mesh.lo_addrs(router);
+    if !lo.iter().any(|a| a == ncip) {
+        return Err(format!(
+            "{router} lacks the node-client IP {ncip} on lo: {lo:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The router holds nothing of the client any more: no route for it, neither the daemon's
+/// (proto 158) nor a demoted one (proto 159) left after the hold, and no node-client IP.
+pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
+    for (family, addr) in [
+        ("-6", mesh.var("CLIENT_IP6")),
+        ("-4", mesh.var("CLIENT_IP4")),
+    ] {
+        for (kind, routes) in [
+            ("proto-158", mesh.daemon_routes(router, family)),
+            ("demoted", mesh.demoted_routes(router, family)),
+        ] {
+            if let Some(line) = routes
+                .iter()
+                .find(|line| line.starts_with(&format!("{addr} ")))
+            {
+                return Err(format!(
+                    "{router} still has a {kind} route for the client: {line}"
+                ));
+            }
+        }
+    }
+    let ncip = mesh.var("CLIENT_NCIP");
+    if mesh.lo_addrs(router).iter().any(|a| a == ncip) {
+        return Err(format!("{router} still holds the node-client IP {ncip}"));
+    }
+    Ok(())
+}
+
+pub fn must<T>(what: &str, result: Result<T, String>) -> T {
+    result.unwrap_or_else(|err| panic!("{what}: {err}"))
+}
+
+/// The client talks to the server in both families until the server answers: how a new client
+/// makes itself known. Returns when both answered.
+pub fn announce_client(mesh: &mut Mesh, bound: Duration) -> Duration {
+    let (srv6, srv4) = (
+        mesh.var("SERVER_IP6").to_string(),
+        mesh.var("SERVER_IP4").to_string(),
+    );
+    let start = Instant::now();
+    must("client -> server, IPv6", mesh.reach("cli", &srv6, bound));
+    must(
+        "client -> server, IPv4",
+        mesh.reach("cli", &srv4, bound.saturating_sub(start.elapsed())),
+    );
+    start.elapsed()
+}
+
+/// The server reaches the client in both families.
+pub fn server_reaches_client(mesh: &mut Mesh, bound: Duration) {
+    let (c6, c4) = (
+        mesh.var("CLIENT_IP6").to_string(),
+        mesh.var("CLIENT_IP4").to_string(),
+    );
+    must("server -> client, IPv6", mesh.reach("srv", &c6, bound));
+    must("server -> client, IPv4", mesh.reach("srv", &c4, bound));
+}
+
+pub fn holds_node_client_ip(mesh: &Mesh, router: &str) -> Result<(), String> {
+    let ncip = mesh.var("CLIENT_NCIP");
+    let lo = mesh.lo_addrs(router);
+    if lo.iter().any(|a| a == ncip) {
+        Ok(())
+    } else {
+        Err(format!("{router} lacks {ncip} on lo: {lo:?}"))
+    }
+}
+
+/// The sum of one counter over the routers.
+pub fn counted(counters: &[&BTreeMap<String, u64>], key: &str) -> u64 {
+    counters
+        .iter()
+        .map(|c| c.get(key).copied().unwrap_or(0))
+        .sum()
+}
+
+/// r2 has exactly one babeld route for each client address, toward `router`.
+pub fn r2_routes_toward(mesh: &Mesh, router: &str) -> Result<(), String> {
+    for (family, addr) in [
+        ("-6", mesh.var("CLIENT_IP6")),
+        ("-4", mesh.var("CLIENT_IP4")),
+    ] {
+        let routes = mesh.sh(
+            "r2",
+            &[
+                "ip", family, "route", "show", "table", "all", "proto", "babel", addr,
+            ],
+        );
+        let lines: Vec<&str> = routes.lines().collect();
+        if lines.len() != 1 || !lines[0].contains(&format!(" dev m-{router} ")) {
+            return Err(format!(
+                "r2's babeld routes for {addr}, wanted one toward {router}: {lines:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `get_clients` of `router` as MAC -> address -> state, the addresses as the kernel writes
+/// them (IPv4 without its `::ffff:` form).
+pub fn clients_listed(mesh: &Mesh, router: &str) -> BTreeMap<String, BTreeMap<IpAddr, u64>> {
+    parse_client_list(&mesh.control(router, "get_clients"))
+}
+
+/// The `get_clients` reply, read by its quoted strings: a MAC opens a client, an address is
+/// one of its addresses, and the number after `"state":` its state.
+pub fn parse_client_list(reply: &str) -> BTreeMap<String, BTreeMap<IpAddr, u64>> {
+    let mut clients: BTreeMap<String, BTreeMap<IpAddr, u64>> = BTreeMap::new();
+    let mut current: Option<String> = None;
+    let mut pending: Option<IpAddr> = None;
+    let mut rest = reply;
+    while let Some(open) = rest.find('"') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('"') else { break };
+        let word = &after[..close];
+        rest = &after[close + 1..];
+        // Six groups of two hex digits: an IPv6 address can also have 17 characters and
+        // five colons (2001:db8:1::fa:10).
+        let is_mac = word.len() == 17
+            && word
+                .split(':')
+                .all(|g| g.len() == 2 && g.bytes().all(|b| b.is_ascii_hexdigit()));
+        if is_mac {
+            clients.entry(word.to_string()).or_default();
+            current = Some(word.to_string());
+        } else if let Ok(addr) = word.parse::<Ipv6Addr>() {
+            pending = Some(match addr.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(addr),
+            });
+        } else if word == "state" {
+            let digits: String = rest
+                .trim_start_matches([':', ' '])
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if let (Some(mac), Some(addr)) = (&current, pending.take()) {
+                let state = digits.parse().unwrap_or(u64::MAX);
+                clients.entry(mac.clone()).or_default().insert(addr, state);
+            }
+        }
+    }
+    clients
 }

@@ -19,7 +19,7 @@ use l3roamd::engine::RELEASE_HOLD;
 use l3roamd::wire::MacAddr;
 use l3roamd::wire::auth::{self, Key};
 use l3roamd::wire::intercom::{Header, Message, Repr};
-use netns::{Mesh, Rogue, Topology, eventually};
+use netns::{Mesh, Rogue, Topology, eventually, ms, must, serves, serves_not};
 
 /// A new client's first two-way traffic (tests/netns_e2e.rs: babeld's announcement within
 /// 0.3–0.8 s, the rest slack for a loaded CI machine).
@@ -39,62 +39,11 @@ const MAX_GAP: Duration = Duration::from_millis(500);
 const MESH_KEY: [u8; 32] = [0x5a; 32];
 const ROGUE_KEY: [u8; 32] = [0x66; 32];
 
-fn must<T>(what: &str, result: Result<T, String>) -> T {
-    result.unwrap_or_else(|err| panic!("{what}: {err}"))
-}
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
-}
-
 fn wall_ms() -> u64 {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970");
     u64::try_from(since.as_millis()).expect("ms fit u64")
-}
-
-/// The router holds the client: its /128 and /32 (proto 158) and its node-client IP on lo.
-/// (tests/netns_e2e.rs has the same check, with the device.)
-fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
-        let routes = mesh.daemon_routes(router, family);
-        if !routes
-            .iter()
-            .any(|line| line.starts_with(&format!("{addr} ")))
-        {
-            return Err(format!(
-                "{router} has no proto-158 route for {addr}: {routes:?}"
-            ));
-        }
-    }
-    let ncip = mesh.var("CLIENT_NCIP");
-    if !mesh.lo_addrs(router).iter().any(|a| a == ncip) {
-        return Err(format!("{router} lacks the node-client IP {ncip}"));
-    }
-    Ok(())
-}
-
-/// The router holds nothing of the client: no proto-158 or demoted route, no node-client IP.
-fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
-        let mut routes = mesh.daemon_routes(router, family);
-        routes.extend(mesh.demoted_routes(router, family));
-        if let Some(line) = routes.iter().find(|l| l.starts_with(&format!("{addr} "))) {
-            return Err(format!("{router} still routes the client: {line}"));
-        }
-    }
-    let ncip = mesh.var("CLIENT_NCIP");
-    if mesh.lo_addrs(router).iter().any(|a| a == ncip) {
-        return Err(format!("{router} still holds the node-client IP {ncip}"));
-    }
-    Ok(())
 }
 
 /// Writes the key file every daemon gets (root-only, as the README asks) into the run's

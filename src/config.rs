@@ -16,10 +16,11 @@
 
 use std::fmt;
 use std::net::Ipv6Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::prefix::{IpPrefix, Prefix6, V4Mapping};
+use crate::wire::auth::{self, Key};
 
 /// The routing table of client host routes when `-t` is absent (the kernel's `main`).
 pub const DEFAULT_TABLE: u32 = 254;
@@ -189,6 +190,16 @@ pub struct Config {
     /// `--max-clients`, `--max-addresses`, `--max-queued-packets`,
     /// `--max-control-connections`.
     pub limits: Limits,
+    /// `--key-file`: where the intercom keys are. Parsing the command line does not read
+    /// it; [`apply_key_file`] does, with what the binary read from it.
+    pub key_file: Option<PathBuf>,
+    /// The keys of the key file, the signing key first. Empty: the intercom is not
+    /// authenticated (version 0 only, as the C daemon).
+    pub keys: Vec<Key>,
+    /// `--accept-unauthenticated`, in command-line order, duplicates dropped: with keys,
+    /// version-0 packets whose `sender` is one of these are still accepted, and every packet
+    /// is also sent in version 0. A rollout aid: the sender field is forgeable.
+    pub accept_unauthenticated: Vec<Ipv6Addr>,
     /// `--netlink-rcvbuf`: receive buffer of the rtnetlink event socket, in bytes.
     pub netlink_rcvbuf: usize,
     /// Things the operator should hear about, one line each. Logging is not up while the
@@ -219,6 +230,9 @@ impl Config {
             release_protocol: Some(DEFAULT_RELEASE_PROTOCOL),
             babeld: None,
             limits: Limits::default(),
+            key_file: None,
+            keys: Vec::new(),
+            accept_unauthenticated: Vec::new(),
             netlink_rcvbuf: DEFAULT_NETLINK_RCVBUF,
             warnings: Vec::new(),
         }
@@ -287,6 +301,8 @@ enum Opt {
     MaxAddresses,
     MaxQueuedPackets,
     MaxControlConnections,
+    KeyFile,
+    AcceptUnauthenticated,
     NetlinkRcvbuf,
     NoNetlink,
     NoNl80211,
@@ -482,6 +498,25 @@ const FLAGS: &[Flag] = &[
         long: Some("max-control-connections"),
         arg: Some("N"),
         help: "keep at most N control connections open at once, 1..1024 (default 16)",
+    },
+    Flag {
+        opt: Opt::KeyFile,
+        short: None,
+        long: Some("key-file"),
+        arg: Some("FILE"),
+        help: "authenticate the intercom: sign every packet (version 2) with the first key \
+               of FILE and accept only packets signed with one of its keys; hexadecimal, \
+               one key of 16..64 bytes a line, at most 4, # comments (default none: \
+               unsigned version 0, as the C daemon)",
+    },
+    Flag {
+        opt: Opt::AcceptUnauthenticated,
+        short: None,
+        long: Some("accept-unauthenticated"),
+        arg: Some("ADDR"),
+        help: "with --key-file, still accept unsigned packets whose sender is this node \
+               IP, and send every packet unsigned besides signed; repeatable, for the \
+               rollout of keys only (default none)",
     },
     Flag {
         opt: Opt::NetlinkRcvbuf,
@@ -764,6 +799,8 @@ struct Builder {
     release_protocol: Option<Option<u8>>,
     babeld: Option<BabelEndpoint>,
     limits: Limits,
+    key_file: Option<PathBuf>,
+    accept_unauthenticated: Vec<Ipv6Addr>,
     netlink_rcvbuf: Option<usize>,
     warnings: Vec<String>,
 }
@@ -890,6 +927,23 @@ impl Builder {
                     Limits::CONTROL_CONNECTIONS_RANGE,
                 )?
             }
+            Opt::KeyFile => {
+                if value.is_empty() {
+                    return Err(UsageError::invalid(name, "key file", value, "empty"));
+                }
+                if self.key_file.is_some() {
+                    return Err(UsageError::new(
+                        "--key-file must not be specified more than once".into(),
+                    ));
+                }
+                self.key_file = Some(PathBuf::from(value));
+            }
+            Opt::AcceptUnauthenticated => {
+                let addr = parse_node_address(name, value)?;
+                if !self.accept_unauthenticated.contains(&addr) {
+                    self.accept_unauthenticated.push(addr);
+                }
+            }
             Opt::NetlinkRcvbuf => self.netlink_rcvbuf = Some(parse_netlink_rcvbuf(value)?),
             Opt::NoNetlink => self.no_netlink = true,
             Opt::NoNl80211 => self.no_nl80211 = true,
@@ -971,6 +1025,14 @@ impl Builder {
         } else {
             LogLevel::Normal
         };
+        let mut warnings = self.warnings;
+        if self.key_file.is_none() && !self.accept_unauthenticated.is_empty() {
+            warnings.push(
+                "--accept-unauthenticated has no effect without --key-file: \
+                 every packet is accepted unauthenticated"
+                    .into(),
+            );
+        }
         let defaults = Config::new(node_ip, Vec::new());
         Ok(Config {
             client_prefixes: self.client_prefixes,
@@ -993,15 +1055,22 @@ impl Builder {
             release_protocol: self.release_protocol.unwrap_or(defaults.release_protocol),
             babeld: self.babeld,
             limits: self.limits,
+            key_file: self.key_file,
+            accept_unauthenticated: self.accept_unauthenticated,
             netlink_rcvbuf: self.netlink_rcvbuf.unwrap_or(defaults.netlink_rcvbuf),
-            warnings: self.warnings,
+            warnings,
             ..defaults
         })
     }
 }
 
 fn parse_node_ip(value: &str) -> Result<Ipv6Addr, UsageError> {
-    let bad = |why: &str| UsageError::invalid("-a", "node IP", value, why);
+    parse_node_address("-a", value)
+}
+
+/// A node IP, as `-a` and `--accept-unauthenticated` take it.
+fn parse_node_address(flag: &str, value: &str) -> Result<Ipv6Addr, UsageError> {
+    let bad = |why: &str| UsageError::invalid(flag, "node IP", value, why);
     let addr: Ipv6Addr = value
         .parse()
         .map_err(|_| bad("expected an IPv6 address without /len"))?;
@@ -1118,6 +1187,91 @@ fn parse_babeld(value: &str) -> Result<BabelEndpoint, UsageError> {
             "expected a TCP port 1..65535 or a Unix socket path starting with /".into(),
         )),
     }
+}
+
+/// Fills [`Config::keys`] from what was read from `--key-file` (its bytes and its mode
+/// bits), or says in one line why the daemon cannot run with it. Pure: the binary reads the
+/// file. A file readable by group or others is a warning, not an error: the operator may
+/// have reasons (a read-only image), and refusing to start would take the node off the mesh.
+pub fn apply_key_file(
+    config: &mut Config,
+    read: std::io::Result<(Vec<u8>, u32)>,
+) -> Result<(), UsageError> {
+    let Some(path) = config.key_file.clone() else {
+        return Ok(());
+    };
+    let file = shown(&path.display().to_string());
+    let (text, mode) =
+        read.map_err(|error| UsageError::new(format!("--key-file: cannot read {file}: {error}")))?;
+    config.keys = parse_key_file(&path, &text)?;
+    if mode & 0o044 != 0 {
+        config.warnings.push(format!(
+            "--key-file: {file} is readable by group or others (mode {:04o}); \
+             only root should read it (chmod 600)",
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
+/// The keys of a key file: hexadecimal, one key a line, 16..64 bytes each, at most
+/// [`auth::MAX_KEYS`]; blank lines and everything from `#` to the end of a line ignored.
+/// Errors name the file and the line, never what the line holds (it may be a key).
+pub fn parse_key_file(path: &Path, text: &[u8]) -> Result<Vec<Key>, UsageError> {
+    let file = shown(&path.display().to_string());
+    let mut keys = Vec::new();
+    for (index, line) in text.split(|b| *b == b'\n').enumerate() {
+        let bad =
+            |why: String| UsageError::new(format!("--key-file: {file} line {}: {why}", index + 1));
+        let content = line
+            .split(|b| *b == b'#')
+            .next()
+            .unwrap_or(&[])
+            .trim_ascii();
+        if content.is_empty() {
+            continue;
+        }
+        let bytes = decode_hex(content).map_err(bad)?;
+        let key = Key::new(&bytes).ok_or_else(|| {
+            bad(format!(
+                "a key of {} bytes; keys are {}..{} bytes ({}..{} hex digits)",
+                bytes.len(),
+                auth::MIN_KEY_LEN,
+                auth::MAX_KEY_LEN,
+                2 * auth::MIN_KEY_LEN,
+                2 * auth::MAX_KEY_LEN
+            ))
+        })?;
+        if keys.len() == auth::MAX_KEYS {
+            return Err(bad(format!("more than {} keys", auth::MAX_KEYS)));
+        }
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(UsageError::new(format!("--key-file: {file} holds no key")));
+    }
+    Ok(keys)
+}
+
+fn decode_hex(digits: &[u8]) -> Result<Vec<u8>, String> {
+    let nibble = |d: u8| {
+        char::from(d)
+            .to_digit(16)
+            .and_then(|n| u8::try_from(n).ok())
+    };
+    if digits.iter().any(|d| nibble(*d).is_none()) {
+        return Err("not hexadecimal".into());
+    }
+    if digits.len() % 2 != 0 {
+        return Err(format!("an odd number of hex digits ({})", digits.len()));
+    }
+    Ok(digits
+        .chunks_exact(2)
+        .filter_map(|pair| match pair {
+            [high, low] => Some(nibble(*high)? << 4 | nibble(*low)?),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Why `name` cannot be a Linux interface name, if it cannot. The same rule applies to the

@@ -193,6 +193,20 @@ impl Driver {
             tun.name,
             tun.ifindex
         );
+        if !cfg.keys.is_empty() {
+            let rollout = if cfg.accept_unauthenticated.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; also sent unsigned, and unsigned accepted from {} node(s)",
+                    cfg.accept_unauthenticated.len()
+                )
+            };
+            log::info!(
+                "intercom authenticated: signed with the first of {} key(s){rollout}",
+                cfg.keys.len()
+            );
+        }
         let learn_from_ndp = cfg.learn_from_ndp;
         let client_if = cfg.client_if.clone();
         let max_connections = cfg.limits.control_connections;
@@ -202,7 +216,8 @@ impl Driver {
             .babeld
             .clone()
             .map(|endpoint| BabelClient::new(endpoint, BABEL, now));
-        let engine = Engine::new(cfg, seed, now);
+        let mut engine = Engine::new(cfg, seed, now);
+        engine.set_wall_clock(now, clock.wall_ms());
         let mut driver = Driver {
             poll,
             clock,
@@ -256,6 +271,7 @@ impl Driver {
                 Err(e) => return Err(Error::new("waiting for events", e)),
             }
             self.now = self.clock.now();
+            self.engine.set_wall_clock(self.now, self.clock.wall_ms());
             let mut tun_readable = std::mem::take(&mut self.tun_backlogged);
             for event in events.iter() {
                 if event.token() == TUN {

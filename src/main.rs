@@ -29,8 +29,31 @@ fn main() -> ExitCode {
             print!("{}", config::version_text());
             ExitCode::SUCCESS
         }
-        Ok(Action::Run(config)) => run(config),
+        Ok(Action::Run(mut config)) => {
+            if let Some(path) = config.key_file.clone() {
+                if let Err(err) = config::apply_key_file(&mut config, read_key_file(&path)) {
+                    return usage_error(&err.to_string());
+                }
+            }
+            run(config)
+        }
     }
+}
+
+/// The key file's bytes and mode bits, from one open file.
+fn read_key_file(path: &std::path::Path) -> std::io::Result<(Vec<u8>, u32)> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    const LIMIT: u64 = 64 * 1024;
+    let file = std::fs::File::open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    // A key file is a few lines: anything much larger is a wrong path, and is not read whole.
+    let mut text = Vec::new();
+    file.take(LIMIT + 1).read_to_end(&mut text)?;
+    if text.len() as u64 > LIMIT {
+        return Err(std::io::Error::other("larger than 64 KiB, not a key file"));
+    }
+    Ok((text, mode))
 }
 
 fn usage_error(message: &str) -> ExitCode {

@@ -2,12 +2,13 @@
 //! library and through the binary.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use l3roamd::config::{self, Action, BabelEndpoint, Config, Limits, LogLevel};
 use l3roamd::prefix::{IpPrefix, Prefix6, V4Mapping};
+use l3roamd::wire::auth::Key;
 use proptest::prelude::*;
 
 const NODE_IP: &str = "fd12:3456:789a:0:a62b:b0ff:fe11:2233";
@@ -85,6 +86,9 @@ fn defaults(node_ip: &str, prefixes: &[&str]) -> Config {
             queued_packets: 4096,
             control_connections: 16,
         },
+        key_file: None,
+        keys: Vec::new(),
+        accept_unauthenticated: Vec::new(),
         netlink_rcvbuf: 4 << 20,
         warnings: Vec::new(),
     }
@@ -400,6 +404,175 @@ fn babeld_endpoint_is_a_port_on_loopback_or_a_unix_path_as_babelds_own_flags() {
             ..config
         },
         run(&with(&[]))
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authenticated intercom: --key-file and --accept-unauthenticated
+
+const KEY_A: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const KEY_B: &str = "ffeeddccbbaa99887766554433221100";
+
+fn key(hex: &str) -> Key {
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    Key::new(&bytes).unwrap()
+}
+
+fn keys_of(text: &str) -> Result<Vec<Key>, String> {
+    config::parse_key_file(Path::new("/etc/l3roamd.key"), text.as_bytes())
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn key_file_and_allow_list_flags() {
+    let config = run(&with(&[
+        "--key-file",
+        "/etc/l3roamd.key",
+        "--accept-unauthenticated",
+        "fd00::2",
+        "--accept-un=fd00::3",
+        "--accept-unauthenticated",
+        "fd00::2",
+    ]));
+    assert_eq!(config.key_file, Some(PathBuf::from("/etc/l3roamd.key")));
+    assert!(config.keys.is_empty(), "parsing reads no file");
+    assert_eq!(
+        config.accept_unauthenticated,
+        [ip("fd00::2"), ip("fd00::3")]
+    );
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    let config = run(&with(&["--accept-unauthenticated", "fd00::2"]));
+    assert_eq!(
+        config.warnings,
+        [
+            "--accept-unauthenticated has no effect without --key-file: every packet is accepted unauthenticated"
+        ]
+    );
+    assert_eq!(
+        error(&with(&["--accept-unauthenticated", "fd00::/64"])),
+        "--accept-unauthenticated: invalid node IP 'fd00::/64' (expected an IPv6 address without /len)"
+    );
+    assert_eq!(
+        error(&with(&["--accept-unauthenticated", "ff02::1"])),
+        "--accept-unauthenticated: invalid node IP 'ff02::1' (a multicast address cannot be a node IP)"
+    );
+    assert_eq!(
+        error(&with(&["--key-file", "a", "--key-file", "b"])),
+        "--key-file must not be specified more than once"
+    );
+    assert_eq!(
+        error(&with(&["--key-file="])),
+        "--key-file: invalid key file '' (empty)"
+    );
+    assert_eq!(
+        error(&with(&["--key-file"])),
+        "--key-file requires an argument"
+    );
+}
+
+#[test]
+fn key_files_are_hex_lines_with_comments() {
+    let text = format!(
+        "# signing key first\n\n  {KEY_A}  \r\n{}  # the old key, still accepted\n#{KEY_A}\n",
+        KEY_B.to_uppercase()
+    );
+    assert_eq!(keys_of(&text), Ok(vec![key(KEY_A), key(KEY_B)]));
+    // 16 and 64 bytes are the bounds; four keys at most.
+    let four = format!("{}\n{}\n{KEY_A}\n{KEY_B}", "ab".repeat(16), "cd".repeat(64));
+    assert_eq!(keys_of(&four).map(|k| k.len()), Ok(4));
+}
+
+#[test]
+fn key_file_errors_name_the_file_and_the_line_but_never_the_key() {
+    let cases: &[(String, &str)] = &[
+        (
+            format!("{KEY_A}\n# ok\n{}zz\n", &KEY_B[..30]),
+            "--key-file: '/etc/l3roamd.key' line 3: not hexadecimal",
+        ),
+        (
+            format!("\n{}\n", &KEY_A[..33]),
+            "--key-file: '/etc/l3roamd.key' line 2: an odd number of hex digits (33)",
+        ),
+        (
+            "ab".repeat(15),
+            "--key-file: '/etc/l3roamd.key' line 1: a key of 15 bytes; keys are 16..64 bytes (32..128 hex digits)",
+        ),
+        (
+            "ab".repeat(65),
+            "--key-file: '/etc/l3roamd.key' line 1: a key of 65 bytes; keys are 16..64 bytes (32..128 hex digits)",
+        ),
+        (
+            format!("{KEY_A}\n{KEY_B}\n{KEY_A}\n{KEY_B}\n\n{KEY_A}\n"),
+            "--key-file: '/etc/l3roamd.key' line 6: more than 4 keys",
+        ),
+        (
+            format!("{KEY_A} {KEY_B}"),
+            "--key-file: '/etc/l3roamd.key' line 1: not hexadecimal",
+        ),
+        (String::new(), "--key-file: '/etc/l3roamd.key' holds no key"),
+        (
+            "# nothing but comments\n\n".into(),
+            "--key-file: '/etc/l3roamd.key' holds no key",
+        ),
+        (
+            "0x00112233445566778899aabbccddeeff".into(),
+            "--key-file: '/etc/l3roamd.key' line 1: not hexadecimal",
+        ),
+    ];
+    for (text, message) in cases {
+        let got = keys_of(text).unwrap_err();
+        assert_eq!(&got, message, "{text:?}");
+        assert!(!got.contains(&KEY_A[..8]) && !got.contains(&KEY_B[..8]) && !got.contains("abab"));
+    }
+}
+
+#[test]
+fn apply_key_file_reads_keys_and_warns_about_loose_permissions() {
+    let mut config = run(&with(&["--key-file", "/etc/l3roamd.key"]));
+    let read = Ok((format!("{KEY_B}\n").into_bytes(), 0o100600));
+    assert_eq!(config::apply_key_file(&mut config, read), Ok(()));
+    assert_eq!(config.keys, [key(KEY_B)]);
+    assert!(config.warnings.is_empty());
+
+    let read = Ok((format!("{KEY_B}\n").into_bytes(), 0o100640));
+    assert_eq!(config::apply_key_file(&mut config, read), Ok(()));
+    assert_eq!(
+        config.warnings,
+        [
+            "--key-file: '/etc/l3roamd.key' is readable by group or others (mode 0640); only root should read it (chmod 600)"
+        ]
+    );
+
+    let gone = std::io::Error::from(std::io::ErrorKind::NotFound);
+    let err = config::apply_key_file(&mut config, Err(gone)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("--key-file: cannot read '/etc/l3roamd.key': "),
+        "{err}"
+    );
+    // Without --key-file nothing is read and nothing changes.
+    let mut plain = run(&with(&[]));
+    let before = plain.clone();
+    assert_eq!(
+        config::apply_key_file(&mut plain, Ok((vec![], 0o777))),
+        Ok(())
+    );
+    assert_eq!(plain, before);
+}
+
+#[test]
+fn keys_never_show_in_debug_output() {
+    let mut config = run(&with(&["--key-file", "/k"]));
+    config::apply_key_file(&mut config, Ok((KEY_A.as_bytes().to_vec(), 0o600))).unwrap();
+    let shown = format!("{config:?}");
+    assert!(shown.contains("Key(32 bytes)"), "{shown}");
+    assert!(
+        !shown.contains("0, 17, 34") && !shown.contains("00112233"),
+        "{shown}"
     );
 }
 
@@ -1304,6 +1477,8 @@ const EVERY_FLAG: &[&str] = &[
     "--version",
     "--liveness",
     "--babeld",
+    "--key-file",
+    "--accept-unauthenticated",
     "--netlink-rcvbuf",
     "--no-netlink",
     "--no-nl80211",
@@ -1444,6 +1619,8 @@ fn word() -> impl Strategy<Value = String> {
         Just("-".to_string()),
         Just("--liveness".to_string()),
         Just("--babeld".to_string()),
+        Just("--key-file".to_string()),
+        Just("--accept-unauthenticated".to_string()),
         Just("fd00::1".to_string()),
         Just("10.0.0.0/8".to_string()),
         "-[a-zA-Z0-9]{1,4}",
@@ -1556,4 +1733,99 @@ fn binary_rejects_arguments_that_are_not_utf8() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.starts_with("l3roamd: argument "), "{stderr}");
     assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+}
+
+/// A directory of its own for one test's files, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("l3roamd-cli-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str, text: &str, mode: u32) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.0.join(name);
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn binary_exits_2_on_a_bad_key_file_naming_file_and_line() {
+    let dir = TempDir::new("bad-key");
+    let bad = dir.file(
+        "keys",
+        &format!("# keys\n{KEY_A}\n{}\n", &KEY_B[..20]),
+        0o600,
+    );
+    let out = daemon(&["-a", "fd00::1", "-p", "2001:db8::/64", "--key-file", &bad]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            format!("l3roamd: --key-file: '{bad}' line 3: a key of 10 bytes; keys are 16..64 bytes (32..128 hex digits)").as_str(),
+            "Try 'l3roamd -h'."
+        ]
+    );
+    assert!(!stderr.contains(&KEY_B[..20]));
+
+    let missing = format!("{}/none", dir.0.display());
+    let out = daemon(&[
+        "-a",
+        "fd00::1",
+        "-p",
+        "2001:db8::/64",
+        "--key-file",
+        &missing,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.lines().next(),
+        Some(format!("l3roamd: --key-file: cannot read '{missing}': No such file or directory (os error 2)").as_str())
+    );
+
+    let out = daemon(&[
+        "-a",
+        "fd00::1",
+        "-p",
+        "2001:db8::/64",
+        "--key-file",
+        &dir.0.display().to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a directory is no key file");
+}
+
+#[test]
+fn binary_warns_about_a_key_file_others_can_read_and_carries_on() {
+    let dir = TempDir::new("loose-key");
+    let loose = dir.file("keys", &format!("{KEY_A}\n"), 0o644);
+    let out = daemon(&["-a", "fd00::1", "-p", "2001:db8::/64", "--key-file", &loose]);
+    // It got as far as binding the node IP, which this machine does not have.
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "--key-file: '{loose}' is readable by group or others (mode 0644)"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&KEY_A[..8]), "{stderr}");
+
+    let tight = dir.file("tight", &format!("{KEY_A}\n"), 0o600);
+    let out = daemon(&["-a", "fd00::1", "-p", "2001:db8::/64", "--key-file", &tight]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("readable by"), "{stderr}");
 }

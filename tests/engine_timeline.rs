@@ -1184,7 +1184,7 @@ fn assert_json_object_of_numbers(reply: &str) {
         }
         groups += 1;
     }
-    assert_eq!(groups, 12, "{reply}");
+    assert_eq!(groups, 13, "{reply}");
 }
 
 #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use l3roamd::engine::RELEASE_HOLD;
 use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES, FLAP_WINDOW};
 use netns::{
-    Mesh, Topology, announce_client, counted, eventually, holds_node_client_ip, must,
+    Mesh, Topology, announce_client, counted, eventually, holds_node_client_ip, ms, must,
     r2_routes_toward, server_reaches_client, serves, serves_not,
 };
 use nix::sys::signal::Signal;
@@ -65,10 +65,6 @@ const TERM_BOUND: Duration = Duration::from_secs(5);
 /// Reconciliation after a restart (behaviour.md §9.5) is a netlink dump and a few requests;
 /// the rest is slack.
 const RECONCILE_BOUND: Duration = Duration::from_secs(10);
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
-}
 
 /// TERMs every router's daemon, which must exit 0 within the bound, and compares each
 /// router's routes and lo addresses with the snapshot taken before the daemons started.

@@ -22,7 +22,7 @@ use l3roamd::engine::seek::MAX_SEEK_SOLICITATIONS_PER_SECOND;
 use l3roamd::engine::{Input, Snooped};
 use l3roamd::wire::MacAddr;
 use l3roamd::wire::intercom::{GROUP, Header, Message, Repr};
-use netns::{Mesh, Rogue, Topology, eventually};
+use netns::{Mesh, Rogue, Topology, announce_client, eventually, ms, must};
 
 /// A new client, from its first packet to two-way traffic (as in tests/netns_e2e.rs).
 const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
@@ -53,14 +53,6 @@ const PEAK_RSS_BOUND_KIB: u64 = 6 * 1024;
 /// /proc/PID/stat counts in USER_HZ, which the kernel fixes at 100 for user space on every
 /// architecture l3roamd runs on.
 const USER_HZ: f64 = 100.0;
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
-}
-
-fn must<T>(what: &str, result: Result<T, String>) -> T {
-    result.unwrap_or_else(|err| panic!("{what}: {err}"))
-}
 
 /// xorshift64*: the flood's addresses, MACs and nonces; seeded, so a run can be repeated.
 struct Rng(u64);
@@ -637,18 +629,7 @@ fn only_the_real_client(mesh: &Mesh, at: &str) -> Result<(), String> {
 fn a_rogue_on_a_mesh_link_is_dropped_and_counted_and_its_flood_leaves_the_mesh_serving() {
     let mut mesh = Mesh::up("hostile", Topology::default());
     mesh.start_daemons();
-    let (srv6, srv4) = (
-        mesh.var("SERVER_IP6").to_string(),
-        mesh.var("SERVER_IP4").to_string(),
-    );
-    must(
-        "client -> server, IPv6",
-        mesh.reach("cli", &srv6, NEW_CLIENT_BOUND),
-    );
-    must(
-        "client -> server, IPv4",
-        mesh.reach("cli", &srv4, NEW_CLIENT_BOUND),
-    );
+    announce_client(&mut mesh, NEW_CLIENT_BOUND);
     let client_ncip: Ipv6Addr = mesh.var("CLIENT_NCIP").parse().expect("CLIENT_NCIP");
     // The rogue reaches the client's node-client IP through r2, once babeld carries it there.
     must(

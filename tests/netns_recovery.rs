@@ -20,14 +20,10 @@ use std::time::{Duration, Instant};
 
 use l3roamd::wire::MacAddr;
 use netns::{
-    Mesh, Topology, announce_client, clients_listed, eventually, must, r2_routes_toward,
+    Mesh, Topology, announce_client, clients_listed, eventually, ms, must, r2_routes_toward,
     server_reaches_client, serves, serves_not,
 };
 use nix::sys::signal::Signal;
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
-}
 
 /// A new client, from its first packet to two-way traffic with the server: babeld announces
 /// a new route within 0.56–1.56 hello intervals (0.3–0.8 s at the mesh's 0.5 s); the rest is

@@ -7,6 +7,7 @@ use proptest::collection::vec;
 use proptest::option;
 use proptest::prelude::*;
 
+use l3roamd::wire::auth::{self, Frame, Key};
 use l3roamd::wire::babel::Line;
 use l3roamd::wire::checksum::Mode;
 use l3roamd::wire::icmpv6::{self, Ndp, NeighborAdvert, NeighborSolicit};
@@ -91,6 +92,13 @@ fn header_bytes(msg_type: u8, ttl: u8) -> Vec<u8> {
 /// fail this.
 fn parse_everything(bytes: &[u8]) {
     let _ = Repr::parse(bytes);
+    if let Ok(frame) = Frame::new_checked(bytes) {
+        let _ = (frame.timestamp_ms(), frame.mac(), frame.to_unsigned());
+        let _ = (
+            frame.verify(&[signing_key(1), signing_key(2)]),
+            frame.repr(),
+        );
+    }
     if let Ok(packet) = Packet::new_checked(bytes) {
         let _ = (packet.version(), packet.ttl(), packet.msg_type());
         let _ = (packet.nonce(), packet.sender(), packet.payload());
@@ -116,6 +124,10 @@ fn parse_everything(bytes: &[u8]) {
     let _ = ethernet::Repr::parse(bytes);
     let _ = ethernet::Packet::new_checked(bytes).map(|p| p.payload().len());
     let _ = Line::parse(bytes);
+}
+
+fn signing_key(byte: u8) -> Key {
+    Key::new(&[byte; 32]).unwrap()
 }
 
 /// Lines babeld 1.12.1 sent in the test mesh, to mutate.
@@ -214,6 +226,46 @@ proptest! {
                     && (len - 8) % 16 == 0));
                 prop_assert_eq!(lengths.len() - 1, info.addresses.len().div_ceil(15).max(1));
             }
+        }
+    }
+
+    #[test]
+    fn signed_round_trip(repr in intercom_repr(), timestamp in any::<u64>(), ttl in any::<u8>()) {
+        let unsigned = repr.to_bytes();
+        let mut signed = auth::sign(&unsigned, &signing_key(1), timestamp).unwrap();
+        prop_assert_eq!(signed.len(), unsigned.len() + auth::TRAILER_LEN);
+        prop_assert!(signed.len() <= intercom::MAX_DATAGRAM);
+        // Forwarders change the ttl, and nothing else, without the key.
+        signed[1] = ttl;
+        let frame = Frame::new_checked(&signed).unwrap();
+        prop_assert_eq!(frame.verify(&[signing_key(9), signing_key(1)]), Ok(1));
+        prop_assert_eq!(frame.verify(&[signing_key(9)]), Err(Error::BadMac));
+        prop_assert_eq!(frame.timestamp_ms(), timestamp);
+        let mut expected = repr.clone();
+        expected.header.ttl = ttl;
+        prop_assert_eq!(frame.repr(), Ok(expected));
+        let mut unsigned_ttl = unsigned.clone();
+        unsigned_ttl[1] = ttl;
+        prop_assert_eq!(frame.to_unsigned(), unsigned_ttl);
+    }
+
+    #[test]
+    fn any_flipped_bit_outside_the_ttl_is_rejected(
+        repr in intercom_repr(),
+        timestamp in any::<u64>(),
+        bit in any::<prop::sample::Index>(),
+    ) {
+        let mut signed = auth::sign(&repr.to_bytes(), &signing_key(1), timestamp).unwrap();
+        let mut at = bit.index(signed.len() * 8 - 8);
+        // Skip the ttl byte: the one byte the MAC leaves out.
+        if at >= 8 {
+            at += 8;
+        }
+        signed[at / 8] ^= 1 << (at % 8);
+        match Frame::new_checked(&signed) {
+            Ok(frame) => prop_assert_eq!(frame.verify(&[signing_key(1)]), Err(Error::BadMac)),
+            // The version byte itself: no longer a signed frame at all.
+            Err(error) => prop_assert_eq!(at / 8, 0, "{}", error),
         }
     }
 

@@ -193,7 +193,11 @@ add xroute 10.0.1.100/32-0.0.0.0/0 prefix 10.0.1.100/32 from 0.0.0.0/0 metric 65
 add route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed yes id 02:00:00:ff:00:03 metric 96 refmetric 0 via fe80::2 if veth0\n\
 change route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed no id 02:00:00:ff:00:03 metric 65535 refmetric 65535 via fe80::2 if veth0\n\
 flush route 5581cc5da0d0 prefix 2001:db8:1::10/128 from ::/0 installed no id 02:00:00:ff:00:03 metric 65535 refmetric 65535 via fe80::2 if veth0\n";
-    for (name, size) in [("session-whole", 255u8), ("session-bytes", 1), ("session-7", 7)] {
+    for (name, size) in [
+        ("session-whole", 255u8),
+        ("session-bytes", 1),
+        ("session-7", 7),
+    ] {
         let mut input = vec![size];
         input.extend_from_slice(session);
         write("babel", name, &input);

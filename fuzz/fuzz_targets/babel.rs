@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     for read in stream.chunks(usize::from(size).max(1)) {
         lines.feed(read, |piece| match piece {
             Piece::Line(line) => {
-                assert!(line.len() <= MAX_LINE, "the splitter passed {} bytes", line.len());
+                assert!(
+                    line.len() <= MAX_LINE,
+                    "the splitter passed {} bytes",
+                    line.len()
+                );
                 assert!(!line.contains(&b'\n'));
                 check(line);
             }

@@ -4,6 +4,9 @@
 //! intercom datagram it sends must be one a C peer accepts (checked in `Node::drain`).
 //!
 //! Each step is one operation byte and its arguments; byte strings carry a two-byte length.
+//! An input of odd length runs the node with the authenticated intercom (`--key-file`), and
+//! its well-formed datagrams come signed, with a timestamp up to 32 s either side of the
+//! node's clock.
 #![no_main]
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -13,6 +16,7 @@ use l3roamd::engine::{
     Datagram, Errno, Input, KernelOp, LookupAnswer, NeighState, Neighbour, RouteEvent, RouteKind,
     Snooped,
 };
+use l3roamd::wire::auth;
 use l3roamd::wire::intercom::{Header, Info, Message, Repr};
 use l3roamd::wire::{ipv4, ipv6};
 use l3roamd_fuzz::*;
@@ -118,7 +122,12 @@ fn step(node: &mut Node, r: &mut Reader<'_>, conn: &mut u64) {
             node.input(input);
         }
         3 => {
-            let bytes = intercom(r);
+            let mut bytes = intercom(r);
+            if node.keyed {
+                let offset = i64::from(r.u8()) * 250 - 32_000;
+                let stamp = node.now.saturating_add_signed(offset);
+                bytes = auth::sign(&bytes, &fuzz_key(), stamp).expect("a small datagram");
+            }
             let input = datagram(r, bytes);
             node.input(input);
         }
@@ -281,7 +290,12 @@ fn node_client_or_node(sel: u8) -> Ipv6Addr {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut node = Node::new();
+    // Half the inputs, whatever they hold, exercise the keyed receive path.
+    let mut node = if data.len() % 2 == 1 {
+        Node::keyed()
+    } else {
+        Node::new()
+    };
     let mut r = Reader::new(data);
     let mut conn = 0;
     for _ in 0..MAX_STEPS {

@@ -9,6 +9,7 @@ use l3roamd::engine::{Destination, Engine, Input, KernelOp, Link, Output};
 use l3roamd::prefix::IpPrefix;
 use l3roamd::time::Instant;
 use l3roamd::wire::MacAddr;
+use l3roamd::wire::auth::{self, Frame, Key};
 use l3roamd::wire::icmp_error;
 use l3roamd::wire::intercom::Repr;
 
@@ -101,10 +102,18 @@ pub fn ifindex(sel: u8) -> u32 {
     [LOOPBACK, MESH_A, CLIENT_IF, MESH_B, 9][usize::from(sel % 5)]
 }
 
+/// The key of a keyed node ([`Node::keyed`]).
+pub fn fuzz_key() -> Key {
+    Key::new(&[0x5a; 32]).expect("a 32-byte key")
+}
+
 /// One engine and the virtual clock it runs on.
 pub struct Node {
     pub engine: Engine,
     pub now: u64,
+    /// Runs with `--key-file` (the [`fuzz_key`]) and `node(1)` on the allow-list; its wall
+    /// clock is the virtual clock.
+    pub keyed: bool,
     /// Kernel operations the engine asked for and nobody has answered yet.
     pub pending: Vec<KernelOp>,
 }
@@ -118,8 +127,21 @@ impl Default for Node {
 impl Node {
     /// A synced node with two mesh interfaces and a client bridge.
     pub fn new() -> Node {
+        Node::build(false)
+    }
+
+    /// As [`Node::new`], with the authenticated intercom.
+    pub fn keyed() -> Node {
+        Node::build(true)
+    }
+
+    fn build(keyed: bool) -> Node {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
         let mut cfg = Config::new(me(), vec![prefix]);
+        if keyed {
+            cfg.keys = vec![fuzz_key()];
+            cfg.accept_unauthenticated = vec![node(1)];
+        }
         cfg.client_if = Some("local-node".into());
         cfg.client_prefixes
             .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
@@ -127,6 +149,7 @@ impl Node {
         let mut node = Node {
             engine: Engine::with_seed(cfg, 42, Instant::from_millis(0)),
             now: 0,
+            keyed,
             pending: Vec::new(),
         };
         for (ifindex, name, mac) in [
@@ -189,8 +212,16 @@ impl Node {
     }
 }
 
-/// Every datagram the engine sends must be one a C peer accepts.
+/// Every datagram the engine sends must be one a C peer accepts, or a signed one whose MAC
+/// verifies and whose body is one.
 fn check_intercom(dst: Destination, bytes: &[u8]) {
+    if bytes.first() == Some(&auth::VERSION) {
+        let frame = Frame::new_checked(bytes)
+            .unwrap_or_else(|e| panic!("engine sent a bad signed datagram ({e}): {bytes:02x?}"));
+        assert_eq!(frame.verify(&[fuzz_key()]), Ok(0), "signed with the key");
+        check_intercom(dst, &frame.to_unsigned());
+        return;
+    }
     let repr = match Repr::parse(bytes) {
         Ok(repr) => repr,
         Err(e) => {

@@ -1,6 +1,8 @@
 //! The intercom duplicate cache (intercom.md §8.2).
 //!
-//! Keyed on the whole datagram except the ttl byte: sender, nonce and type alone are not
+//! Keyed on the whole datagram except the ttl byte (and, for a signed datagram, the version
+//! byte and the trailer, so that the signed and the unsigned copy of one message, and every
+//! re-signed retransmission, are one message): sender, nonce and type alone are not
 //! enough, because deployed C peers reuse one nonce for every packet they send, and keying on
 //! it would drop their SEEK for a second address or CLAIM for a second client (the very bug
 //! C peers suffer from each other). Entries expire after a fixed lifetime and the cache is
@@ -14,6 +16,8 @@ pub const CAPACITY: usize = 1024;
 
 /// Offset of the ttl byte, the only byte a forwarder changes.
 const TTL_OFFSET: usize = 1;
+/// Offset of the version byte: 0 or 2 for the same message.
+const VERSION_OFFSET: usize = 0;
 
 #[derive(Debug, Default)]
 pub struct DupCache {
@@ -22,11 +26,14 @@ pub struct DupCache {
     order: VecDeque<(Instant, Vec<u8>)>,
 }
 
-/// The cache key of a datagram: every byte but the ttl.
+/// The cache key of a datagram (header and TLVs, without a signed datagram's trailer): every
+/// byte but the ttl and the version.
 pub fn key_of(datagram: &[u8]) -> Vec<u8> {
     let mut key = datagram.to_vec();
-    if let Some(ttl) = key.get_mut(TTL_OFFSET) {
-        *ttl = 0;
+    for offset in [VERSION_OFFSET, TTL_OFFSET] {
+        if let Some(byte) = key.get_mut(offset) {
+            *byte = 0;
+        }
     }
     key
 }
@@ -61,6 +68,12 @@ impl DupCache {
         self.entries.insert(key.clone(), (now, None));
         self.order.push_back((now, key));
         Seen::New { evicted }
+    }
+
+    /// Whether `key` is known, without inserting it.
+    pub fn contains(&mut self, now: Instant, key: &[u8]) -> bool {
+        self.expire(now);
+        self.entries.contains_key(key)
     }
 
     /// Remembers the reply sent for `key`, so a retransmission gets the identical reply.
@@ -107,6 +120,11 @@ mod tests {
     #[test]
     fn ttl_does_not_change_the_key() {
         assert_eq!(key_of(&[0, 255, 0, 0, 9]), key_of(&[0, 254, 0, 0, 9]));
+        assert_eq!(
+            key_of(&[2, 255, 0, 0, 9]),
+            key_of(&[0, 254, 0, 0, 9]),
+            "nor the version"
+        );
         assert_ne!(key_of(&[0, 255, 0, 0, 9]), key_of(&[0, 255, 0, 0, 8]));
         assert_eq!(key_of(&[]), Vec::<u8>::new());
     }

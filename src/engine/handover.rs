@@ -2,6 +2,7 @@
 //! received datagrams (SEEK forwarding included) and the DAD probe cycle
 //! (intercom.md §5–§9, behaviour.md §6, §12.3).
 
+use super::auth::{self, Replay};
 use super::clients::{Decision, SolicitMode};
 use super::dedup::{self, Seen};
 use super::{
@@ -9,7 +10,8 @@ use super::{
 };
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
-use crate::wire::intercom::{self, Header, Info, Message, Repr};
+use crate::wire::auth::{self as signed, Frame};
+use crate::wire::intercom::{self, Header, Info, Message, Packet, Repr};
 use std::net::Ipv6Addr;
 
 pub const CLAIM_INTERVAL: Duration = Duration::from_millis(300);
@@ -90,6 +92,15 @@ fn is_node_ip(addr: &Ipv6Addr) -> bool {
     !(addr.is_unspecified() || addr.is_loopback() || addr.is_multicast())
 }
 
+/// What the replay check needs of a signed datagram whose MAC verified.
+struct Signed {
+    tag: auth::Tag,
+    /// When its timestamp leaves the window (wall clock, ms since the Unix epoch).
+    expires_ms: u64,
+    /// Header and TLVs: what the duplicate cache keys on.
+    body_len: usize,
+}
+
 /// How a datagram reached us; only multicast on a mesh interface is ever forwarded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Arrival {
@@ -106,23 +117,59 @@ impl Engine {
         }
     }
 
-    fn send_unicast(&mut self, dst: Ipv6Addr, bytes: Vec<u8>) {
-        self.out.push_back(Output::Intercom {
-            dst: Destination::Unicast(dst),
-            bytes,
-        });
+    /// The datagrams that carry one version-0 datagram to its peers: itself without keys;
+    /// with keys the signed copy, followed by the unsigned one while an allow-list exists.
+    /// Signed first, so that a keyed receiver acts on it and finds the unsigned twin a
+    /// duplicate. Every send signs afresh, so a retransmission carries a fresh timestamp (it
+    /// is still a duplicate to receivers, whose cache ignores the trailer).
+    fn versions(&mut self, unsigned: Vec<u8>) -> Vec<Vec<u8>> {
+        let wall_ms = self.wall_ms();
+        let Some(auth) = &self.auth else {
+            return vec![unsigned];
+        };
+        let signed = auth
+            .signing_key()
+            .map(|key| signed::sign(&unsigned, key, wall_ms));
+        let mut copies = Vec::with_capacity(2);
+        match signed {
+            Some(Ok(bytes)) => copies.push(bytes),
+            // The engine's datagrams are at most a few hundred bytes: cannot happen.
+            Some(Err(error)) => log::warn!("intercom datagram not signed: {error}"),
+            None => {}
+        }
+        if auth.sends_unsigned() {
+            copies.push(unsigned);
+        }
+        copies
     }
 
-    /// Sends on every mesh interface that is up; returns how many copies went out.
-    fn send_multicast(&mut self, bytes: &[u8]) -> usize {
+    fn send_unicast(&mut self, dst: Ipv6Addr, unsigned: Vec<u8>) {
+        for bytes in self.versions(unsigned) {
+            self.push_intercom(Destination::Unicast(dst), bytes);
+        }
+    }
+
+    /// Sends on every mesh interface that is up; returns how many interfaces got it.
+    fn send_multicast(&mut self, unsigned: Vec<u8>) -> usize {
+        let copies = self.versions(unsigned);
+        self.send_multicast_copies(&copies)
+    }
+
+    fn send_multicast_copies(&mut self, copies: &[Vec<u8>]) -> usize {
         let ifindexes = self.mesh_ifindexes_up();
         for ifindex in &ifindexes {
-            self.out.push_back(Output::Intercom {
-                dst: Destination::Multicast { ifindex: *ifindex },
-                bytes: bytes.to_vec(),
-            });
+            for bytes in copies {
+                self.push_intercom(Destination::Multicast { ifindex: *ifindex }, bytes.clone());
+            }
         }
         ifindexes.len()
+    }
+
+    fn push_intercom(&mut self, dst: Destination, bytes: Vec<u8>) {
+        if bytes.first() == Some(&signed::VERSION) {
+            self.stats.auth_signed_out += 1;
+        }
+        self.out.push_back(Output::Intercom { dst, bytes });
     }
 
     // ----- the claim decision -----
@@ -359,6 +406,132 @@ impl Engine {
         None
     }
 
+    fn malformed(&mut self, d: &Datagram, error: intercom::Error) {
+        self.stats.intercom_malformed.count(&error);
+        if self.log_limiter.allow(self.now) {
+            log::debug!("dropping malformed intercom packet from {}: {error}", d.src);
+        }
+    }
+
+    /// Decides whether a datagram is one this node may act on, by its version and the keys
+    /// (`--key-file`): without keys version 0 only, as the C daemon; with keys version 2
+    /// with a good MAC and a fresh timestamp, and version 0 only from allow-listed senders.
+    /// Returns the message and, for a signed datagram, what the replay cache needs.
+    fn admit(&mut self, d: &Datagram) -> Option<(Repr, Option<Signed>)> {
+        let Some(auth) = &self.auth else {
+            return match Repr::parse(&d.bytes) {
+                Ok(repr) => Some((repr, None)),
+                Err(error) => {
+                    self.malformed(d, error);
+                    None
+                }
+            };
+        };
+        let packet = match Packet::new_checked(&d.bytes[..]) {
+            Ok(packet) => packet,
+            Err(error) => {
+                self.malformed(d, error);
+                return None;
+            }
+        };
+        if packet.version() != signed::VERSION {
+            // Also version 0 from a sender not on the list: as good as forged.
+            if packet.version() != intercom::VERSION
+                || !auth.accept_unsigned.contains(&packet.sender())
+            {
+                // The unsigned twin of a signed datagram already taken (a keyed node with an
+                // allow-list sends both): a duplicate, not an attack.
+                if self.dedup.contains(self.now, &dedup::key_of(&d.bytes)) {
+                    self.stats.intercom_duplicates += 1;
+                    return None;
+                }
+                self.stats.auth_unauthenticated += 1;
+                if self.log_limiter.allow(self.now) {
+                    log::debug!(
+                        "dropping unsigned intercom packet (version {}) from {}",
+                        packet.version(),
+                        d.src
+                    );
+                }
+                return None;
+            }
+            return match Repr::parse(&d.bytes) {
+                Ok(repr) => {
+                    self.stats.auth_unsigned_accepted += 1;
+                    Some((repr, None))
+                }
+                Err(error) => {
+                    self.malformed(d, error);
+                    None
+                }
+            };
+        }
+        let frame = match Frame::new_checked(&d.bytes) {
+            Ok(frame) => frame,
+            Err(error) => {
+                self.malformed(d, error);
+                return None;
+            }
+        };
+        if frame.verify(&auth.keys).is_err() {
+            self.stats.auth_bad_mac += 1;
+            if self.log_limiter.allow(self.now) {
+                log::debug!("dropping intercom packet from {} with a bad MAC", d.src);
+            }
+            return None;
+        }
+        let wall_ms = self.wall_ms();
+        let timestamp_ms = frame.timestamp_ms();
+        if !auth::within_window(timestamp_ms, wall_ms) {
+            self.stats.auth_stale += 1;
+            self.warn_clock_offset(packet.sender(), timestamp_ms, wall_ms);
+            return None;
+        }
+        let repr = match frame.repr() {
+            Ok(repr) => repr,
+            Err(error) => {
+                self.malformed(d, error);
+                return None;
+            }
+        };
+        let mac = frame.mac();
+        let mut tag = [0; 16];
+        tag.copy_from_slice(&mac[..16]);
+        Some((
+            repr,
+            Some(Signed {
+                tag,
+                expires_ms: timestamp_ms.saturating_add(auth::window_ms()),
+                body_len: frame.body().len(),
+            }),
+        ))
+    }
+
+    /// A genuine datagram (its MAC verified) outside the window: the two clocks disagree,
+    /// or someone replays an old datagram. Either way the operator must see the offset.
+    fn warn_clock_offset(&mut self, sender: Ipv6Addr, timestamp_ms: u64, wall_ms: u64) {
+        let Some(suppressed) = self.clock_warning.allow(self.now) else {
+            return;
+        };
+        let (sign, offset) = if timestamp_ms >= wall_ms {
+            ('+', timestamp_ms - wall_ms)
+        } else {
+            ('-', wall_ms - timestamp_ms)
+        };
+        let more = if suppressed > 0 {
+            format!(" ({suppressed} more since the last warning)")
+        } else {
+            String::new()
+        };
+        log::warn!(
+            "signed intercom packet from {sender} dropped: its clock is {sign}{}.{:03} s off \
+             ours, beyond the {} s window; are both nodes' clocks synchronised (NTP)?{more}",
+            offset / 1000,
+            offset % 1000,
+            auth::AUTH_WINDOW.as_secs()
+        );
+    }
+
     pub(super) fn handle_datagram(&mut self, d: Datagram) {
         if self.stopping {
             return;
@@ -367,24 +540,15 @@ impl Engine {
             self.stats.intercom_not_for_us += 1;
             return;
         };
-        let repr = match Repr::parse(&d.bytes).and_then(|repr| {
+        let Some((repr, signature)) = self.admit(&d) else {
+            return;
+        };
+        if repr.header.ttl == 0 {
             // C peers forward only what keeps a ttl after the decrement, and send nothing
             // with ttl 0 of their own: a ttl-0 datagram was made to be dropped.
-            if repr.header.ttl == 0 {
-                Err(intercom::Error::ZeroTtl)
-            } else {
-                Ok(repr)
-            }
-        }) {
-            Ok(repr) => repr,
-            Err(error) => {
-                self.stats.intercom_malformed.count(&error);
-                if self.log_limiter.allow(self.now) {
-                    log::debug!("dropping malformed intercom packet from {}: {error}", d.src);
-                }
-                return;
-            }
-        };
+            self.malformed(&d, intercom::Error::ZeroTtl);
+            return;
+        }
         let sender = repr.header.sender;
         if sender == self.cfg.node_ip {
             self.stats.intercom_own += 1;
@@ -400,7 +564,32 @@ impl Engine {
             }
             return;
         }
-        let key = dedup::key_of(&d.bytes);
+        // The signed and the unsigned copy of one message are duplicates of each other.
+        let body_len = signature.as_ref().map_or(d.bytes.len(), |s| s.body_len);
+        let key = dedup::key_of(d.bytes.get(..body_len).unwrap_or(&[]));
+        let wall_ms = self.wall_ms();
+        if let (Some(signature), Some(auth)) = (&signature, &mut self.auth) {
+            // What the duplicate cache still knows is handled as a duplicate below (a
+            // flood copy, or an INFO whose ACK was lost, is no attack); an exact repeat it
+            // has forgotten is a replay.
+            if !self.dedup.contains(self.now, &key) {
+                match auth
+                    .replay
+                    .check_and_insert(wall_ms, signature.tag, signature.expires_ms)
+                {
+                    Replay::New => {}
+                    Replay::Replayed => {
+                        self.stats.auth_replayed += 1;
+                        return;
+                    }
+                    Replay::Full => {
+                        self.stats.auth_replay_cache_full += 1;
+                        return;
+                    }
+                }
+            }
+            self.stats.auth_signed_in += 1;
+        }
         match self.dedup.check_and_insert(self.now, key.clone()) {
             Seen::New { evicted } => {
                 self.stats.limit_duplicate_cache += evicted;
@@ -420,7 +609,8 @@ impl Engine {
         match repr.message {
             Message::Seek { addresses } => {
                 self.stats.seek_in += 1;
-                self.handle_seek(&addresses, arrival, repr.header.ttl, &d.bytes);
+                let signed = signature.is_some();
+                self.handle_seek(&addresses, arrival, repr.header.ttl, &d.bytes, signed);
             }
             Message::Claim { mac } => {
                 self.stats.claim_in += 1;
@@ -438,7 +628,17 @@ impl Engine {
     }
 
     /// SEEK: solicit locally, and flood on with ttl − 1 if it came by multicast (§5.1, §7).
-    fn handle_seek(&mut self, addresses: &[Ipv6Addr], arrival: Arrival, ttl: u8, bytes: &[u8]) {
+    /// A signed SEEK is forwarded as it came (the ttl is outside the MAC), and while an
+    /// allow-list exists also unsigned, so that C peers beyond this node hear it; an unsigned
+    /// one is forwarded unsigned only: this node does not sign for others.
+    fn handle_seek(
+        &mut self,
+        addresses: &[Ipv6Addr],
+        arrival: Arrival,
+        ttl: u8,
+        bytes: &[u8],
+        signed: bool,
+    ) {
         let client_link = self.client_ifindex().is_some();
         for addr in addresses {
             if !client_link || !self.in_client_prefix(addr) {
@@ -457,7 +657,13 @@ impl Engine {
             if let Some(byte) = forwarded.get_mut(1) {
                 *byte = ttl - 1;
             }
-            if self.send_multicast(&forwarded) > 0 {
+            let also_unsigned = self.auth.as_ref().is_some_and(|a| a.sends_unsigned());
+            let twin = (signed && also_unsigned)
+                .then(|| Frame::new_checked(&forwarded).ok().map(|f| f.to_unsigned()))
+                .flatten();
+            let mut copies = vec![forwarded];
+            copies.extend(twin);
+            if self.send_multicast_copies(&copies) > 0 {
                 self.stats.seek_forwarded += 1;
             }
         }
@@ -559,7 +765,7 @@ impl Engine {
                 addresses: vec![addr],
             },
         };
-        if self.send_multicast(&repr.to_bytes()) > 0 {
+        if self.send_multicast(repr.to_bytes()) > 0 {
             self.stats.seek_out += 1;
         }
     }

@@ -9,6 +9,7 @@
 //! ordered.
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod clients;
 mod commands;
 pub mod control;
@@ -46,6 +47,8 @@ use timers::Timers;
 pub const MAX_PREFIXES: usize = 64;
 /// Mesh interfaces at most (`-m` and `add_meshif`).
 pub const MAX_MESH_IFS: usize = 64;
+/// At most one warning about a peer's clock per minute.
+const CLOCK_WARNING_INTERVAL: crate::time::Duration = crate::time::Duration::from_secs(60);
 
 /// Timer keys: one per entity that owns deadlines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -139,6 +142,13 @@ pub struct Engine {
     vanished_client_links: BTreeMap<String, u32>,
     stats: Stats,
     log_limiter: stats::LogLimiter,
+    /// Keys, allow-list and replay cache with `--key-file`; `None` without.
+    auth: Option<auth::Auth>,
+    /// The wall clock (ms since the Unix epoch) at an instant of `now`'s clock: the driver
+    /// sets it every turn, and between two settings it advances with `now`.
+    wall_anchor: (Instant, u64),
+    /// Peers whose clocks are off: the operator must hear of it, but not with every packet.
+    clock_warning: stats::WarnLimit,
     stopping: bool,
 }
 
@@ -158,7 +168,6 @@ impl Engine {
         let mut engine = Engine {
             mesh_ifs: Vec::new(),
             prefixes: Vec::new(),
-            cfg,
             rng,
             now,
             out: VecDeque::new(),
@@ -190,6 +199,10 @@ impl Engine {
             kernel_entry: None,
             stats: Stats::default(),
             log_limiter: stats::LogLimiter::default(),
+            auth: auth::Auth::new(&cfg.keys, &cfg.accept_unauthenticated),
+            cfg,
+            wall_anchor: (now, 0),
+            clock_warning: stats::WarnLimit::new(CLOCK_WARNING_INTERVAL),
             stopping: false,
         };
         let link_local = IpPrefix::V6(Prefix6::new(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 64));
@@ -205,6 +218,20 @@ impl Engine {
         }
         engine.request_dump();
         engine
+    }
+
+    /// Tells the engine the wall clock (ms since the Unix epoch) at `now`: what signed
+    /// intercom datagrams carry and are checked against. The driver calls it every loop turn,
+    /// before the inputs of the turn; until it is first called the wall clock counts from 0.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_ms: u64) {
+        self.wall_anchor = (now, unix_ms);
+    }
+
+    /// The wall clock at the engine's `now`.
+    fn wall_ms(&self) -> u64 {
+        let (at, unix_ms) = self.wall_anchor;
+        let elapsed = self.now.as_millis().saturating_sub(at.as_millis());
+        unix_ms.saturating_add(elapsed)
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {

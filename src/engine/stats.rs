@@ -94,6 +94,16 @@ pub struct Stats {
     /// A route babeld reported that X or R had no room for.
     pub babel_routes_limit: u64,
     pub limit_duplicate_records: u64,
+    /// Authenticated intercom (`--key-file`): signed datagrams accepted and sent, unsigned
+    /// ones accepted from `--accept-unauthenticated` senders, and every rejection by cause.
+    pub auth_signed_in: u64,
+    pub auth_signed_out: u64,
+    pub auth_unsigned_accepted: u64,
+    pub auth_unauthenticated: u64,
+    pub auth_bad_mac: u64,
+    pub auth_stale: u64,
+    pub auth_replayed: u64,
+    pub auth_replay_cache_full: u64,
     /// What the driver counts: the engine only reports it.
     pub system: SystemCounters,
 }
@@ -130,7 +140,7 @@ pub struct SystemCounters {
 impl Stats {
     /// The `get_stats` reply: every counter, grouped, as one line of JSON.
     pub fn to_json(&self) -> String {
-        let groups: [(&str, Vec<(&str, u64)>); 12] = [
+        let groups: [(&str, Vec<(&str, u64)>); 13] = [
             (
                 "intercom_in",
                 vec![
@@ -276,6 +286,19 @@ impl Stats {
                     ("babel_routes_limit", self.babel_routes_limit),
                 ],
             ),
+            (
+                "auth",
+                vec![
+                    ("signed_in", self.auth_signed_in),
+                    ("signed_out", self.auth_signed_out),
+                    ("unsigned_accepted", self.auth_unsigned_accepted),
+                    ("unauthenticated", self.auth_unauthenticated),
+                    ("bad_mac", self.auth_bad_mac),
+                    ("stale", self.auth_stale),
+                    ("replayed", self.auth_replayed),
+                    ("replay_cache_full", self.auth_replay_cache_full),
+                ],
+            ),
         ];
         let body: Vec<String> = groups
             .iter()
@@ -340,7 +363,9 @@ impl MalformedIntercom {
             Error::MissingTlv => &mut self.missing_tlv,
             Error::ConflictingMac => &mut self.conflicting_mac,
             Error::ZeroTtl => &mut self.zero_ttl,
-            Error::UnknownCode(_)
+            // A bad MAC is `auth.bad_mac`, never handed here.
+            Error::BadMac
+            | Error::UnknownCode(_)
             | Error::BadOption { .. }
             | Error::BadHeaderLength(_)
             | Error::BadChecksum
@@ -397,6 +422,36 @@ impl LogLimiter {
         }
         self.lines += 1;
         self.lines <= Self::BURST
+    }
+}
+
+/// One warning per interval, for causes the operator must hear about (a peer's clock off by
+/// more than the authentication window) but that arrive with every packet; the ones held
+/// back are counted and reported with the next.
+#[derive(Clone, Debug)]
+pub struct WarnLimit {
+    interval: Duration,
+    quiet_until: Option<Instant>,
+    suppressed: u64,
+}
+
+impl WarnLimit {
+    pub fn new(interval: Duration) -> Self {
+        WarnLimit {
+            interval,
+            quiet_until: None,
+            suppressed: 0,
+        }
+    }
+
+    /// `Some(warnings held back since the last one)` when a warning may be logged now.
+    pub fn allow(&mut self, now: Instant) -> Option<u64> {
+        if self.quiet_until.is_some_and(|until| now < until) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.quiet_until = Some(now + self.interval);
+        Some(std::mem::take(&mut self.suppressed))
     }
 }
 
@@ -514,6 +569,17 @@ mod tests {
         assert_eq!(counts.total(), 13);
         counts.count(&Error::BadChecksum);
         assert_eq!((counts.other, counts.total()), (1, 14));
+    }
+
+    #[test]
+    fn warn_limit_lets_one_through_per_interval_and_counts_the_rest() {
+        let mut limit = WarnLimit::new(Duration::from_secs(60));
+        let t0 = Instant::from_millis(5);
+        assert_eq!(limit.allow(t0), Some(0));
+        assert_eq!(limit.allow(t0 + Duration::from_secs(1)), None);
+        assert_eq!(limit.allow(t0 + Duration::from_millis(59_999)), None);
+        assert_eq!(limit.allow(t0 + Duration::from_secs(60)), Some(2));
+        assert_eq!(limit.allow(t0 + Duration::from_secs(61)), None);
     }
 
     #[test]

@@ -39,6 +39,15 @@ impl Clock {
         Instant::from_millis(millis(&monotonic()).saturating_sub(self.epoch_ms))
     }
 
+    /// The wall clock, in milliseconds since the Unix epoch (0 before it): what signed
+    /// intercom datagrams carry. It may jump (NTP setting a router's clock after boot); the
+    /// engine takes it afresh every loop turn and never times anything with it.
+    pub fn wall_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
     fn to_timespec(&self, at: Instant) -> libc::timespec {
         let ms = self.epoch_ms.saturating_add(at.as_millis());
         libc::timespec {

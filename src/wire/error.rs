@@ -33,6 +33,8 @@ pub enum Error {
     MissingTlv,
     /// INFO_BASIC TLVs of one INFO name different MACs.
     ConflictingMac,
+    /// A signed (version 2) intercom packet whose MAC verifies under none of the keys.
+    BadMac,
     /// An originated intercom packet with ttl 0, which C peers wrap to 255 and flood.
     ZeroTtl,
     /// An NDP option at `offset` with length 0, a cut header, or running past the end.
@@ -78,6 +80,7 @@ impl fmt::Display for Error {
             }
             Error::MissingTlv => f.write_str("a required TLV is missing"),
             Error::ConflictingMac => f.write_str("INFO_BASIC TLVs name different MACs"),
+            Error::BadMac => f.write_str("MAC verifies under no key"),
             Error::ZeroTtl => f.write_str("ttl 0"),
             Error::BadOption { offset } => write!(f, "bad option at offset {offset}"),
             Error::BadHeaderLength(len) => write!(f, "bad header length {len}"),

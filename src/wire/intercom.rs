@@ -349,6 +349,13 @@ impl Repr {
         if packet.version() != VERSION {
             return Err(Error::UnsupportedVersion(packet.version()));
         }
+        Repr::parse_unversioned(bytes)
+    }
+
+    /// Parses header and TLVs as version 0 defines them, whatever the version byte says:
+    /// for the body of a version-2 frame ([`super::auth`]), once its MAC has verified.
+    pub fn parse_unversioned(bytes: &[u8]) -> Result<Repr, Error> {
+        let packet = Packet::new_checked(bytes)?;
         if bytes.len() > MAX_DATAGRAM {
             return Err(Error::TooLong(bytes.len()));
         }

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arp;
+pub mod auth;
 pub mod babel;
 pub mod checksum;
 mod error;

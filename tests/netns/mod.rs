@@ -946,6 +946,11 @@ pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Milliseconds, for the figures the tests print.
+pub fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}
+
 pub fn must<T>(what: &str, result: Result<T, String>) -> T {
     result.unwrap_or_else(|err| panic!("{what}: {err}"))
 }

@@ -39,6 +39,9 @@ pub struct Params {
     pub nud_reachable: Duration,
     pub nud_probe: Duration,
     pub nud_gc: Duration,
+    /// Every node's `--key-file` keys; none: the unauthenticated intercom. The engines' wall
+    /// clocks all start at 0 with the virtual clock, so they agree.
+    pub keys: Vec<l3roamd::wire::auth::Key>,
 }
 
 impl Default for Params {
@@ -52,6 +55,7 @@ impl Default for Params {
             nud_reachable: Duration::from_secs(30),
             nud_probe: Duration::from_secs(3),
             nud_gc: Duration::from_secs(60),
+            keys: Vec::new(),
         }
     }
 }
@@ -202,6 +206,7 @@ impl Mesh {
                 let mut cfg = Config::new(node_ip(i), vec![prefix]);
                 cfg.client_if = Some("local-node".into());
                 cfg.mesh_ifs = vec!["mesh0".into()];
+                cfg.keys = params.keys.clone();
                 cfg.client_prefixes
                     .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
                 let mut engine = Engine::with_seed(

@@ -252,6 +252,10 @@ fn input() -> impl Strategy<Value = Input> {
         babel_event().prop_map(Input::Babel),
         babel_event().prop_map(Input::Babel),
         babel_event().prop_map(Input::Babel),
+        // Lost notifications and the re-read that follows, in any order with the rest.
+        Just(Input::NetlinkOverrun),
+        Just(Input::DumpStarted),
+        Just(Input::DumpDone),
         addr().prop_map(|dst| Input::IntercomSendFailed {
             dst,
             errno: Errno::ENETUNREACH

@@ -192,6 +192,10 @@ fn step(node: &mut Node, r: &mut Reader<'_>, conn: &mut u64) {
         8 => {
             // Answers the oldest outstanding kernel operations, in order, as the kernel does.
             let (n, errno) = (r.u8() % 8, r.u8());
+            if errno == 0xff {
+                // Notifications lost before these answers: the system layer re-reads.
+                node.input(Input::NetlinkOverrun);
+            }
             for op in node
                 .pending
                 .drain(..usize::from(n).min(node.pending.len()))
@@ -207,7 +211,10 @@ fn step(node: &mut Node, r: &mut Reader<'_>, conn: &mut u64) {
                             LookupAnswer::Local,
                         ][usize::from(errno % 3)],
                     },
-                    KernelOp::Dump => Input::DumpDone,
+                    KernelOp::Dump => {
+                        node.input(Input::DumpStarted);
+                        Input::DumpDone
+                    }
                     op => Input::KernelResult {
                         op,
                         result: match errno % 4 {

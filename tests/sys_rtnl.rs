@@ -52,6 +52,24 @@ fn ip(args: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Waits for the kernel's `local` route of an address just added: the kernel inserts it
+/// after the address itself (and after its RTM_NEWADDR), which under load takes a moment.
+fn wait_for_local_route(addr: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    let wanted = format!("local {addr} dev lo");
+    loop {
+        let table = ip("-6 route show table local");
+        if table.contains(&wanted) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no '{wanted}' within {TIMEOUT:?}:\n{table}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn ifindex(name: &str) -> u32 {
     nix::net::if_::if_nametoindex(name).expect("interface exists")
 }
@@ -111,9 +129,13 @@ impl Kernel {
     }
 
     fn step(&mut self, timeout: Duration) {
-        self.poll
-            .poll(&mut self.events, Some(timeout))
-            .expect("poll");
+        match self.poll.poll(&mut self.events, Some(timeout)) {
+            Ok(()) => {}
+            // A signal to the test process (another test's child exiting, say) interrupts
+            // the wait; the sockets are drained below either way.
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => panic!("poll: {err}"),
+        }
         // Tokens do not matter here: both sockets are drained on every wake-up, as a
         // spurious event must be harmless anyway.
         self.rtnl.read_events(&mut self.seen).expect("events");
@@ -459,7 +481,7 @@ fn node_client_ip_on_loopback() {
         })
     });
     // The kernel's own routes for it, as §2.3 says.
-    assert!(ip("-6 route show table local").contains("local fec0::211:22ff:fe33:4455 dev lo"));
+    wait_for_local_route("fec0::211:22ff:fe33:4455");
     // Exclusive create: a second add says EEXIST (which the engine takes as "adopted").
     assert_eq!(
         kernel.result_of(KernelOp::AddNodeClientIp(ncip)),
@@ -641,6 +663,7 @@ fn route_lookups() {
     ip("-6 route add unreachable 2001:db8::66/128");
     ip("-6 route add blackhole 2001:db8::65/128");
     ip("-6 addr add 2001:db8::55/128 dev lo");
+    wait_for_local_route("2001:db8::55");
     assert_eq!(kernel.lookup("2001:db8::77"), LookupAnswer::Route);
     // Only the /64 covers it.
     assert_eq!(kernel.lookup("2001:db8::99"), LookupAnswer::NoRoute);

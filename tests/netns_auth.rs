@@ -19,11 +19,8 @@ use l3roamd::engine::RELEASE_HOLD;
 use l3roamd::wire::MacAddr;
 use l3roamd::wire::auth::{self, Key};
 use l3roamd::wire::intercom::{Header, Message, Repr};
-use netns::{Mesh, Rogue, Topology, eventually, ms, must, serves, serves_not};
+use netns::{Mesh, Rogue, Topology, client_served_by_r1, eventually, ms, must, serves, serves_not};
 
-/// A new client's first two-way traffic (tests/netns_e2e.rs: babeld's announcement within
-/// 0.3–0.8 s, the rest slack for a loaded CI machine).
-const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
 /// A roam, from the move until traffic is back and the new router serves (the bound of
 /// tests/netns_e2e.rs, whose measurements it explains).
 const ROAM_BOUND: Duration = Duration::from_secs(2);
@@ -70,26 +67,6 @@ fn start_daemons(mesh: &mut Mesh, key_file: Option<&PathBuf>) {
     }
 }
 
-/// The client talks to the server, so that r1 learns it; r1 serves it.
-fn client_on_r1(mesh: &mut Mesh) {
-    let (srv6, srv4) = (
-        mesh.var("SERVER_IP6").to_string(),
-        mesh.var("SERVER_IP4").to_string(),
-    );
-    must(
-        "client -> server, IPv6",
-        mesh.reach("cli", &srv6, NEW_CLIENT_BOUND),
-    );
-    must(
-        "client -> server, IPv4",
-        mesh.reach("cli", &srv4, NEW_CLIENT_BOUND),
-    );
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(mesh, "r1")),
-    );
-}
-
 /// The CLAIM a forger sends for the client: in r3's name (the sender field is anyone's to
 /// write), to the client's node-client IP, which routes it to the node serving the client.
 fn forged_claim(mesh: &Mesh, nonce: u32) -> Vec<u8> {
@@ -126,7 +103,7 @@ fn attack(mesh: &Mesh, rogue: &Rogue, first_nonce: u32, forge: impl Fn(Vec<u8>) 
 fn a_without_keys_a_forged_claim_hijacks_the_client() {
     let mut mesh = Mesh::up("auth_hijack", Topology::default());
     start_daemons(&mut mesh, None);
-    client_on_r1(&mut mesh);
+    client_served_by_r1(&mut mesh);
     let rogue = mesh.attach_rogue();
     let before = (
         mesh.counter("r1", "handovers.out"),
@@ -168,7 +145,7 @@ fn b_with_keys_forged_claims_change_nothing_and_a_roam_still_works() {
     let mut mesh = Mesh::up("auth_locked", Topology::default());
     let key_file = write_key_file(&mesh);
     start_daemons(&mut mesh, Some(&key_file));
-    client_on_r1(&mut mesh);
+    client_served_by_r1(&mut mesh);
     let rogue = mesh.attach_rogue();
     let client6 = mesh.var("CLIENT_IP6").to_string();
     let pinger = mesh.start_pinger("srv", &client6);
@@ -340,7 +317,7 @@ fn c_rollout_a_node_without_the_key_is_heard_through_the_allow_list() {
         }
         mesh.start_daemon(&router, args);
     }
-    client_on_r1(&mut mesh);
+    client_served_by_r1(&mut mesh);
 
     let took = roam_and_wait(&mut mesh, "r1", "r3");
     eprintln!(

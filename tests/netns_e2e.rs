@@ -22,16 +22,10 @@ use std::time::{Duration, Instant};
 use l3roamd::engine::RELEASE_HOLD;
 use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES, FLAP_WINDOW};
 use netns::{
-    Mesh, Topology, announce_client, counted, eventually, holds_node_client_ip, ms, must,
-    r2_routes_toward, server_reaches_client, serves, serves_not,
+    Mesh, NEW_CLIENT_BOUND, Topology, announce_client, client_served_by_r1, counted, eventually,
+    holds_node_client_ip, ms, must, r2_routes_toward, server_reaches_client, serves, serves_not,
 };
 use nix::sys::signal::Signal;
-
-/// A new client, from its first packet to two-way traffic with the server: the daemon learns
-/// it at once and installs its host routes; babeld announces a new route non-urgently, within
-/// 0.56–1.56 hello intervals (0.3–0.8 s here; 36–362 ms measured by hand). The rest is slack
-/// for a loaded two-core CI machine.
-const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
 
 /// A roam, from the move to the first echo reply after it at every pinger. What it takes:
 /// the new router learns the client from its first frame on the bridge (its pings; for a
@@ -315,11 +309,7 @@ fn assert_no_flap(mesh: &Mesh) {
 fn b_active_roams_restore_two_way_traffic_and_move_routes() {
     let mut mesh = Mesh::up("active_roams", Topology::default());
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     let (srv6, srv4) = (
         mesh.var("SERVER_IP6").to_string(),
         mesh.var("SERVER_IP4").to_string(),
@@ -355,11 +345,7 @@ fn b_active_roams_restore_two_way_traffic_and_move_routes() {
 fn c_passive_roam_resumes_the_servers_traffic() {
     let mut mesh = Mesh::up("passive_roam", Topology::default());
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     // Let the client's own traffic and neighbour entries settle into silence: from here on
     // it sends only what its kernel sends on link-up (MLD reports) and answers what it gets.
     std::thread::sleep(Duration::from_secs(2));
@@ -394,20 +380,12 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
     let before: Vec<Vec<String>> = routers.iter().map(|r| mesh.snapshot(r)).collect();
 
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     term_and_compare(&mut mesh, &routers, &before, "TERM");
 
     // KILL leaves everything behind, as a crash would; a restart must adopt or delete it.
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     mesh.signal_daemon("r1", Signal::SIGKILL);
     mesh.wait_daemon_exit("r1", TERM_BOUND);
     must(
@@ -850,11 +828,7 @@ const TAKEOVER_BOUND: Duration = Duration::from_secs(10);
 fn h_a_stale_duplicate_left_by_a_crashed_daemon_is_detected_and_released() {
     let mut mesh = Mesh::up("stale_duplicate", Topology::default());
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     for router in ["r1", "r3"] {
         let c = mesh.counters(router);
         assert_eq!(
@@ -1056,11 +1030,7 @@ fn ms_or_never(d: Option<Duration>) -> String {
 fn i_a_client_flapping_every_200_ms_for_30_s_is_damped_and_served_afterwards() {
     let mut mesh = Mesh::up("flapping_client", Topology::default());
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
     let (c6, c4) = (
         mesh.var("CLIENT_IP6").to_string(),
         mesh.var("CLIENT_IP4").to_string(),

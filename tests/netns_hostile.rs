@@ -22,10 +22,8 @@ use l3roamd::engine::seek::MAX_SEEK_SOLICITATIONS_PER_SECOND;
 use l3roamd::engine::{Input, Snooped};
 use l3roamd::wire::MacAddr;
 use l3roamd::wire::intercom::{GROUP, Header, Message, Repr};
-use netns::{Mesh, Rogue, Topology, announce_client, eventually, ms, must};
+use netns::{Mesh, NEW_CLIENT_BOUND, Rogue, Topology, announce_client, eventually, ms, must};
 
-/// A new client, from its first packet to two-way traffic (as in tests/netns_e2e.rs).
-const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
 /// A roam, from the move to the first echo reply after it at every pinger: tests/netns_e2e.rs'
 /// `ROAM_BOUND`, which the flood must not stretch.
 const ROAM_BOUND: Duration = Duration::from_secs(2);

@@ -20,15 +20,10 @@ use std::time::{Duration, Instant};
 
 use l3roamd::wire::MacAddr;
 use netns::{
-    Mesh, Topology, announce_client, clients_listed, eventually, ms, must, r2_routes_toward,
-    server_reaches_client, serves, serves_not,
+    Mesh, NEW_CLIENT_BOUND, Topology, announce_client, client_served_by_r1, clients_listed,
+    eventually, ms, must, r2_routes_toward, server_reaches_client, serves, serves_not,
 };
 use nix::sys::signal::Signal;
-
-/// A new client, from its first packet to two-way traffic with the server: babeld announces
-/// a new route within 0.56–1.56 hello intervals (0.3–0.8 s at the mesh's 0.5 s); the rest is
-/// slack for a loaded two-core machine (as in tests/netns_e2e.rs).
-const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
 
 /// SIGKILL to exit: immediate; the bound only covers a loaded machine's scheduling.
 const EXIT_BOUND: Duration = Duration::from_secs(5);
@@ -394,11 +389,7 @@ fn b_a_mesh_link_and_the_client_bridge_vanish_and_come_back() {
     let mut mesh = Mesh::up("interfaces_return", Topology::default());
     mesh.start_daemons();
     let bridge = mesh.var("CLIENT_BRIDGE").to_string();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
 
     // The bridge goes while it serves the client, and comes back with the client's port.
     let old = mesh.ifindex("r1", &bridge);
@@ -551,11 +542,7 @@ fn restart(mesh: &mut Mesh, router: &str) -> Instant {
 fn c_a_daemon_killed_during_a_handover_restarts_into_one_clean_owner() {
     let mut mesh = Mesh::up("kill_in_handover", Topology::default());
     mesh.start_daemons();
-    announce_client(&mut mesh, NEW_CLIENT_BOUND);
-    must(
-        "r1 serves the client",
-        eventually(NEW_CLIENT_BOUND, || serves(&mesh, "r1")),
-    );
+    client_served_by_r1(&mut mesh);
 
     // An active client: it pings the server throughout, as a client in use does, so every
     // router it comes to hears its addresses.

@@ -971,6 +971,20 @@ pub fn announce_client(mesh: &mut Mesh, bound: Duration) -> Duration {
     start.elapsed()
 }
 
+/// How long a new client may take to be served: its first packets, the daemon's neighbour
+/// events and routes, and babeld's announcement toward the server.
+pub const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
+
+/// The client, at r1 after `up`, announces itself (reaches the server in both families) and
+/// r1 serves it: where most tests start.
+pub fn client_served_by_r1(mesh: &mut Mesh) {
+    announce_client(mesh, NEW_CLIENT_BOUND);
+    must(
+        "r1 serves the client",
+        eventually(NEW_CLIENT_BOUND, || serves(mesh, "r1")),
+    );
+}
+
 /// The server reaches the client in both families.
 pub fn server_reaches_client(mesh: &mut Mesh, bound: Duration) {
     let (c6, c4) = (

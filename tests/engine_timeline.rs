@@ -37,6 +37,22 @@ fn ncip() -> Ipv6Addr {
     ip("fec0::11:22ff:fe33:4455")
 }
 
+/// The command line of the harness's node (`default_config()`, as a test below checks).
+const HARNESS_ARGS: [&str; 12] = [
+    "-a",
+    "fd00:5523::a",
+    "-p",
+    "2001:db8:1::/64",
+    "-p",
+    "198.51.100.0/24",
+    "-i",
+    "local-node",
+    "-m",
+    "mesh0",
+    "-m",
+    "mesh1",
+];
+
 struct Harness {
     engine: Engine,
     next_conn: u64,
@@ -66,26 +82,13 @@ impl Harness {
         Harness::unsynced_with(default_config())
     }
 
-    /// The harness's node started with `flags` added to its command line.
+    /// The harness's node started with `flags` added to [`HARNESS_ARGS`].
     fn with_flags(flags: &[&str]) -> Harness {
-        let words: Vec<String> = [
-            "-a",
-            "fd00:5523::a",
-            "-p",
-            "2001:db8:1::/64",
-            "-p",
-            "198.51.100.0/24",
-            "-i",
-            "local-node",
-            "-m",
-            "mesh0",
-            "-m",
-            "mesh1",
-        ]
-        .iter()
-        .chain(flags)
-        .map(|w| w.to_string())
-        .collect();
+        let words: Vec<String> = HARNESS_ARGS
+            .iter()
+            .chain(flags)
+            .map(|w| w.to_string())
+            .collect();
         let cfg = match l3roamd::config::parse(&words) {
             Ok(l3roamd::config::Action::Run(cfg)) => cfg,
             other => panic!("{words:?}: {other:?}"),
@@ -2814,22 +2817,7 @@ fn the_harness_command_line_is_the_harness_node() {
         Harness::with_flags(&[]).engine.stats(),
         Harness::new().engine.stats()
     );
-    let words: Vec<String> = [
-        "-a",
-        "fd00:5523::a",
-        "-p",
-        "2001:db8:1::/64",
-        "-p",
-        "198.51.100.0/24",
-        "-i",
-        "local-node",
-        "-m",
-        "mesh0",
-        "-m",
-        "mesh1",
-    ]
-    .map(String::from)
-    .to_vec();
+    let words: Vec<String> = HARNESS_ARGS.map(String::from).to_vec();
     assert_eq!(
         l3roamd::config::parse(&words),
         Ok(l3roamd::config::Action::Run(default_config()))

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use l3roamd::config::{self, Action, Config};
+use l3roamd::sys::logger::ProcdLogger;
 
 /// getopt-style tools exit 2 on a bad command line, which tells procd logs and scripts a
 /// mistake in the invocation apart from a runtime failure (1).
@@ -64,13 +65,7 @@ fn usage_error(message: &str) -> ExitCode {
 
 fn run(config: Config) -> ExitCode {
     // The flags alone decide the level: RUST_LOG on a router is more surprise than help.
-    // Our own messages pass up to trace and the global maximum does the filtering, so the
-    // `verbosity` command can raise it later; libraries only ever speak up with warnings.
-    env_logger::Builder::new()
-        .filter_level(log::LevelFilter::Warn)
-        .filter_module("l3roamd", log::LevelFilter::Trace)
-        .init();
-    log::set_max_level(config.log_level.level_filter());
+    ProcdLogger::install(config.log_level.level_filter());
     for warning in &config.warnings {
         log::warn!("{warning}");
     }

@@ -53,6 +53,7 @@ pub mod control;
 pub mod icmp6;
 pub mod icmp_error;
 pub mod intercom;
+pub mod logger;
 pub mod packet;
 pub mod signals;
 pub mod timer;

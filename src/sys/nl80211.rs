@@ -10,7 +10,7 @@ use std::io;
 use mio::{Interest, Registry, Token};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_GENERIC};
 use nix::sys::socket::{setsockopt, sockopt};
-use nix::sys::time::TimeVal;
+use nix::sys::time::{TimeVal, TimeValLike};
 
 use super::netlink::{self as nl, Family, GenlMsgHdr, Malformed, Message};
 use super::{Context, Error};
@@ -51,7 +51,7 @@ impl Nl80211 {
         setsockopt(
             &socket,
             sockopt::ReceiveTimeout,
-            &TimeVal::new(RESOLVE_TIMEOUT_SECS, 0),
+            &TimeVal::seconds(RESOLVE_TIMEOUT_SECS),
         )
         .map_err(|errno| Error::new(context(), errno.into()))?;
         let Some(family) = resolve(&socket, "nl80211")? else {

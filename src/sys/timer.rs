@@ -50,10 +50,9 @@ impl Clock {
 
     fn to_timespec(&self, at: Instant) -> libc::timespec {
         let ms = self.epoch_ms.saturating_add(at.as_millis());
-        libc::timespec {
-            tv_sec: (ms / 1000) as libc::time_t,
-            tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-        }
+        // nix converts without naming time_t, which is 32 bits in the libc crate's view of
+        // 32-bit musl (seconds of CLOCK_MONOTONIC fit for 68 years of uptime).
+        *nix::sys::time::TimeSpec::from(std::time::Duration::from_millis(ms)).as_ref()
     }
 }
 

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use l3roamd::config::{self, Action, BabelEndpoint, Config, Limits, LogLevel};
+use l3roamd::engine::control::COMMAND_NAMES;
 use l3roamd::prefix::{IpPrefix, Prefix6, V4Mapping};
 use l3roamd::wire::auth::Key;
 use proptest::prelude::*;
@@ -1491,6 +1492,7 @@ const EVERY_FLAG: &[&str] = &[
 
 const EVERY_COMMAND: &[&str] = &[
     "get_clients",
+    "get_stats",
     "get_prefixes",
     "get_meshifs",
     "add_meshif <if>",
@@ -1575,6 +1577,25 @@ fn help_lists_every_flag_and_every_control_command() {
     ] {
         assert!(text.contains(&format!("(default {default})")), "{default}");
     }
+}
+
+/// The command names of the `-h` text's command rows, in their order.
+fn commands_in_usage() -> Vec<String> {
+    let text = config::usage();
+    let rows = text
+        .split("Control socket commands")
+        .nth(1)
+        .expect("a commands section");
+    rows.lines()
+        .skip(1)
+        .filter_map(|row| row.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn help_lists_exactly_the_commands_the_parser_knows() {
+    assert_eq!(commands_in_usage(), strings(COMMAND_NAMES));
 }
 
 #[test]

@@ -567,6 +567,7 @@ const FLAGS: &[Flag] = &[
 /// The control socket's commands for `-h`, with their arguments.
 const COMMANDS: &[(&str, &str)] = &[
     ("get_clients", "local clients and their addresses (JSON)"),
+    ("get_stats", "every counter, in groups (JSON)"),
     (
         "get_prefixes",
         "the -4 prefix and the client prefixes (JSON)",

@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use l3roamd::config::{self, Action, BabelEndpoint, Config, Limits, LogLevel};
+use l3roamd::engine::control::COMMAND_NAMES;
 use l3roamd::prefix::{IpPrefix, Prefix6, V4Mapping};
 use l3roamd::wire::auth::Key;
 use proptest::prelude::*;
@@ -1491,6 +1492,7 @@ const EVERY_FLAG: &[&str] = &[
 
 const EVERY_COMMAND: &[&str] = &[
     "get_clients",
+    "get_stats",
     "get_prefixes",
     "get_meshifs",
     "add_meshif <if>",
@@ -1575,6 +1577,25 @@ fn help_lists_every_flag_and_every_control_command() {
     ] {
         assert!(text.contains(&format!("(default {default})")), "{default}");
     }
+}
+
+/// The command names of the `-h` text's command rows, in their order.
+fn commands_in_usage() -> Vec<String> {
+    let text = config::usage();
+    let rows = text
+        .split("Control socket commands")
+        .nth(1)
+        .expect("a commands section");
+    rows.lines()
+        .skip(1)
+        .filter_map(|row| row.split_whitespace().next())
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn help_lists_exactly_the_commands_the_parser_knows() {
+    assert_eq!(commands_in_usage(), strings(COMMAND_NAMES));
 }
 
 #[test]
@@ -1828,4 +1849,252 @@ fn binary_warns_about_a_key_file_others_can_read_and_carries_on() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(!stderr.contains("readable by"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The man page (doc/l3roamd.8), checked against the parser so that it cannot fall behind it.
+// Its conventions: every flag is the tag of a `.TP` under `.SH OPTIONS`, every control command
+// the tag of a `.TP` under `.SS Commands`, every get_stats group the tag of a `.TP` under
+// `.SS Statistics`, and a default is written `Default: VALUE.`
+
+const MAN_PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/doc/l3roamd.8");
+
+fn man_page() -> String {
+    std::fs::read_to_string(MAN_PAGE).expect("doc/l3roamd.8")
+}
+
+/// A man(7) source line as it reads: the macro name dropped, quotes, font changes and the
+/// escapes the page uses resolved.
+fn man_text(line: &str) -> String {
+    let body = match line.strip_prefix('.') {
+        Some(request) => request.split_once(' ').map_or("", |(_, args)| args),
+        None => line,
+    };
+    let mut text = body.replace("\\-", "-").replace("\\ ", " ");
+    for escape in ["\\&", "\\fB", "\\fI", "\\fR", "\\fP", "\""] {
+        text = text.replace(escape, "");
+    }
+    text
+}
+
+/// The `.TP` entries under `heading` (an exact `.SH` or `.SS` line), as (tag, body) text. An
+/// entry ends at the next `.TP`, heading, or `.PP` outside an indented block.
+fn man_entries(page: &str, heading: &str) -> Vec<(String, String)> {
+    let mut lines = page.lines().skip_while(|l| *l != heading).skip(1);
+    let mut entries = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    let mut depth = 0;
+    while let Some(line) = lines.next() {
+        match line {
+            _ if line.starts_with(".SH") || line.starts_with(".SS") => break,
+            ".TP" => {
+                entries.extend(current.take());
+                current = Some((
+                    lines.next().map(man_text).unwrap_or_default(),
+                    String::new(),
+                ));
+            }
+            ".RS" => depth += 1,
+            ".RE" => depth -= 1,
+            ".PP" if depth == 0 => entries.extend(current.take()),
+            _ if line.starts_with(".\\\"") => {}
+            _ => {
+                if let Some((_, body)) = &mut current {
+                    body.push_str(&man_text(line));
+                    body.push(' ');
+                }
+            }
+        }
+    }
+    entries.extend(current);
+    assert!(!entries.is_empty(), "no .TP entries under {heading:?}");
+    entries
+}
+
+/// The flags a tag names (`-h, --help` names two).
+fn flags_in_tag(tag: &str) -> Vec<String> {
+    tag.split_whitespace()
+        .map(|word| word.trim_end_matches(','))
+        .filter(|word| word.starts_with('-'))
+        .map(String::from)
+        .collect()
+}
+
+fn first_words(entries: &[(String, String)]) -> Vec<String> {
+    let mut words: Vec<String> = entries
+        .iter()
+        .filter_map(|(tag, _)| tag.split_whitespace().next())
+        .map(String::from)
+        .collect();
+    words.sort();
+    words
+}
+
+#[test]
+fn man_page_documents_every_flag_and_no_other() {
+    let mut documented: Vec<String> = man_entries(&man_page(), ".SH OPTIONS")
+        .iter()
+        .flat_map(|(tag, _)| flags_in_tag(tag))
+        .collect();
+    documented.sort();
+    let mut expected = strings(EVERY_FLAG);
+    expected.sort();
+    assert_eq!(documented, expected);
+}
+
+#[test]
+fn man_page_documents_every_control_command_and_no_other() {
+    let mut expected = strings(COMMAND_NAMES);
+    expected.sort();
+    assert_eq!(
+        first_words(&man_entries(&man_page(), ".SS Commands")),
+        expected
+    );
+}
+
+/// The top-level member names of a JSON object, in order.
+fn json_top_level_keys(json: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    let (mut depth, mut string, mut in_string) = (0, String::new(), false);
+    let mut chars = json.chars();
+    while let Some(c) = chars.next() {
+        match (in_string, c) {
+            (true, '\\') => string.extend(chars.next()),
+            (true, '"') => in_string = false,
+            (true, c) => string.push(c),
+            (false, '"') => (in_string, string) = (true, String::new()),
+            (false, '{') => depth += 1,
+            (false, '}') => depth -= 1,
+            (false, ':') if depth == 1 => keys.push(std::mem::take(&mut string)),
+            _ => {}
+        }
+    }
+    keys
+}
+
+#[test]
+fn man_page_describes_every_get_stats_group() {
+    let json = l3roamd::engine::stats::Stats::default().to_json();
+    let mut groups = json_top_level_keys(&json);
+    assert!(groups.len() > 10, "{json}");
+    groups.sort();
+    let mut described: Vec<String> = man_entries(&man_page(), ".SS Statistics")
+        .iter()
+        .flat_map(|(tag, _)| {
+            tag.split_whitespace()
+                .map(|word| word.trim_end_matches(',').to_string())
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    described.sort();
+    assert_eq!(described, groups);
+}
+
+#[test]
+fn man_page_states_the_parsers_defaults() {
+    let config = run(&["-a", NODE_IP, "-p", "2001:db8::/64"]);
+    let stated: std::collections::BTreeMap<String, String> =
+        man_entries(&man_page(), ".SH OPTIONS")
+            .into_iter()
+            .filter_map(|(tag, body)| {
+                let flag = flags_in_tag(&tag).into_iter().next()?;
+                let value = body.split("Default: ").nth(1)?.split_whitespace().next()?;
+                Some((flag, value.trim_end_matches(['.', ',', ';']).to_string()))
+            })
+            .collect();
+    let limits = config.limits;
+    let numeric = [
+        ("-t", config.export_table.to_string()),
+        (
+            "--liveness",
+            config
+                .liveness_interval
+                .map_or(0, |interval| interval.as_secs())
+                .to_string(),
+        ),
+        (
+            "--release-protocol",
+            config.release_protocol.unwrap_or(0).to_string(),
+        ),
+        ("--max-clients", limits.clients.to_string()),
+        ("--max-addresses", limits.addresses_per_client.to_string()),
+        ("--max-queued-packets", limits.queued_packets.to_string()),
+        (
+            "--max-control-connections",
+            limits.control_connections.to_string(),
+        ),
+        ("--netlink-rcvbuf", config.netlink_rcvbuf.to_string()),
+    ];
+    for (flag, default) in &numeric {
+        assert_eq!(stated.get(*flag), Some(default), "{flag}");
+    }
+    // A numeric default stated for another flag would go unchecked: it belongs above.
+    for (flag, value) in &stated {
+        if value.starts_with(|c: char| c.is_ascii_digit()) {
+            assert!(numeric.iter().any(|(f, _)| f == flag), "{flag}: {value}");
+        }
+    }
+    assert_eq!(stated.get("-D"), Some(&config.tun_name));
+    assert_eq!(
+        stated.get("-P").map(|v| p6(v)),
+        Some(config.node_client_prefix)
+    );
+    assert_eq!(
+        stated.get("-4").map(|v| p6(v)),
+        Some(config.v4_mapping.prefix())
+    );
+}
+
+#[test]
+fn man_page_names_the_package_version() {
+    let page = man_page();
+    let title = page
+        .lines()
+        .find(|line| line.starts_with(".TH "))
+        .expect("a .TH line");
+    let version = format!("\"l3roamd {}\"", env!("CARGO_PKG_VERSION"));
+    assert!(title.contains(&version), "{title} lacks {version}");
+}
+
+/// Runs a linter on the page: `None` when it is not installed, else (success, its output).
+fn lint(program: &str, args: &[&str]) -> Option<(bool, String)> {
+    let out = match Command::new(program).args(args).arg(MAN_PAGE).output() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("{program} is not installed: the man page is not checked with it");
+            return None;
+        }
+        other => other.expect(program),
+    };
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    Some((out.status.success(), text.into_owned()))
+}
+
+/// scripts/prerequisites.sh installs both tools, so CI runs this in full.
+#[test]
+fn man_page_lints_clean_and_fits_80_columns() {
+    if let Some((ok, messages)) = lint("mandoc", &["-Tlint"]) {
+        assert!(ok && messages.is_empty(), "mandoc -Tlint:\n{messages}");
+    }
+    if let Some((ok, messages)) = lint("groff", &["-man", "-ww", "-z"]) {
+        assert!(ok && messages.is_empty(), "groff -ww:\n{messages}");
+    }
+    // Examples are not filled: one too wide would run past an 80-column terminal.
+    if let Some((ok, rendered)) = lint("mandoc", &["-Tascii", "-Owidth=78"]) {
+        assert!(ok);
+        // -Tascii draws bold and underline by overstriking: drop each character a
+        // backspace takes back.
+        let mut plain = String::new();
+        for c in rendered.chars() {
+            match c {
+                '\u{8}' => {
+                    plain.pop();
+                }
+                c => plain.push(c),
+            }
+        }
+        for line in plain.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+    }
 }

@@ -301,6 +301,25 @@ pub fn is_valid_interface_name(name: &str) -> bool {
     (1..=MAX_INTERFACE_NAME).contains(&name.len())
 }
 
+/// Every command name, in the order `-h` and the man page list them. [`parse_command`] looks
+/// a line's first word up here before it parses anything else, so a command missing from this
+/// list cannot be used, and the documentation can be checked against it (tests/cli.rs).
+pub const COMMAND_NAMES: &[&str] = &[
+    "get_clients",
+    "get_stats",
+    "get_prefixes",
+    "get_meshifs",
+    "add_meshif",
+    "del_meshif",
+    "add_prefix",
+    "del_prefix",
+    "add_address",
+    "del_address",
+    "probe",
+    "verbosity",
+    "has_route",
+];
+
 /// Parses one command line (without terminator).
 ///
 /// Tokens are separated by spaces and tabs; the first must be a command name exactly. The C
@@ -316,17 +335,20 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
     let mut tokens = line
         .split(|&b| b == b' ' || b == b'\t')
         .filter(|token| !token.is_empty());
-    let name = tokens.next().unwrap_or_default();
+    let word = tokens.next().unwrap_or_default();
+    let Some(name) = COMMAND_NAMES.iter().find(|name| name.as_bytes() == word) else {
+        return Err(Error(ErrorReason::UnknownCommand));
+    };
     let mut arg = || tokens.next().map(std::str::from_utf8);
 
-    match name {
-        b"get_clients" => Ok(Command::GetClients),
-        b"get_stats" => Ok(Command::GetStats),
-        b"get_prefixes" => Ok(Command::GetPrefixes),
-        b"get_meshifs" => Ok(Command::GetMeshifs),
-        b"add_meshif" => interface_arg(arg()).map(Command::AddMeshif).map_err(Error),
-        b"del_meshif" => interface_arg(arg()).map(Command::DelMeshif).map_err(Error),
-        b"add_prefix" => {
+    match *name {
+        "get_clients" => Ok(Command::GetClients),
+        "get_stats" => Ok(Command::GetStats),
+        "get_prefixes" => Ok(Command::GetPrefixes),
+        "get_meshifs" => Ok(Command::GetMeshifs),
+        "add_meshif" => interface_arg(arg()).map(Command::AddMeshif).map_err(Error),
+        "del_meshif" => interface_arg(arg()).map(Command::DelMeshif).map_err(Error),
+        "add_prefix" => {
             let (text, prefix, had_host_bits) = prefix_arg(arg()).map_err(Error)?;
             Ok(Command::AddPrefix {
                 text,
@@ -334,7 +356,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
                 had_host_bits,
             })
         }
-        b"del_prefix" => {
+        "del_prefix" => {
             let (text, prefix, had_host_bits) = prefix_arg(arg()).map_err(Error)?;
             Ok(Command::DelPrefix {
                 text,
@@ -342,7 +364,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
                 had_host_bits,
             })
         }
-        b"add_address" => {
+        "add_address" => {
             let addr = address_arg(arg()).map_err(NotOk)?;
             let mac = mac_arg(arg()).map_err(NotOk)?;
             let lease = match arg() {
@@ -351,24 +373,24 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
             };
             Ok(Command::AddAddress { addr, mac, lease })
         }
-        b"del_address" => {
+        "del_address" => {
             let addr = address_arg(arg()).map_err(NotOk)?;
             let mac = mac_arg(arg()).map_err(NotOk)?;
             Ok(Command::DelAddress { addr, mac })
         }
-        b"probe" => {
+        "probe" => {
             let addr = address_arg(arg()).map_err(Error)?;
             let mac = mac_arg(arg()).map_err(Error)?;
             Ok(Command::Probe { addr, mac })
         }
-        b"verbosity" => {
+        "verbosity" => {
             let word = arg().ok_or(Error(ErrorReason::MissingArgument))?;
             word.ok()
                 .and_then(Verbosity::from_word)
                 .map(Command::Verbosity)
                 .ok_or(Error(ErrorReason::InvalidLevel))
         }
-        b"has_route" => {
+        "has_route" => {
             let text = arg().ok_or(Error(ErrorReason::MissingArgument))?;
             let text = text.map_err(|_| Error(ErrorReason::InvalidAddress))?;
             // IPv6 only, as in the C daemon: the check asks the IPv6 routing table.
@@ -380,6 +402,7 @@ pub fn parse_command(line: &[u8]) -> Result<Command, CommandError> {
                 addr,
             })
         }
+        // A listed name without a branch: the unit test below catches it.
         _ => Err(Error(ErrorReason::UnknownCommand)),
     }
 }
@@ -571,6 +594,21 @@ mod tests {
 
     fn line(bytes: &[u8]) -> LineStatus {
         LineStatus::Line(bytes.to_vec())
+    }
+
+    #[test]
+    fn every_listed_command_name_parses_to_that_command() {
+        for name in COMMAND_NAMES {
+            // Without arguments a command either runs or wants them: never unknown.
+            match parse_command(name.as_bytes()) {
+                Ok(command) => assert_eq!(command.name(), *name),
+                Err(error) => assert_ne!(error.reason(), ErrorReason::UnknownCommand, "{name}"),
+            }
+        }
+        let mut sorted = COMMAND_NAMES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), COMMAND_NAMES.len(), "a name listed twice");
     }
 
     #[test]

@@ -2,10 +2,13 @@
 # Sourced by scripts/demo.sh and scripts/test.sh: what the namespace mesh needs, and one way
 # to install what is missing on a fresh Debian machine.
 
-# command:package pairs the mesh (tests/netns/mesh.sh), babeld and the tests use.
+# command:package pairs the mesh (tests/netns/mesh.sh), babeld and the tests use; busybox
+# (OpenWrt's shell), socat and shellcheck for the OpenWrt init script's tests
+# (tests/openwrt_init.rs), which skip what is missing.
 # shellcheck disable=SC2034 # used by the scripts that source this file
 MESH_TOOLS=(ip:iproute2 bridge:iproute2 babeld:babeld ping:iputils-ping sysctl:procps
-  stdbuf:coreutils flock:util-linux setsid:util-linux awk:mawk)
+  stdbuf:coreutils flock:util-linux setsid:util-linux awk:mawk busybox:busybox socat:socat
+  shellcheck:shellcheck)
 
 # install_missing PAIR...: install the packages of the commands not found. Returns 1 (after
 # saying what is missing) when that is impossible: not root, or no apt-get. Debian's babeld

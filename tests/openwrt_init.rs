@@ -1260,6 +1260,117 @@ fn the_package_makefile_matches_the_crate_and_installs_every_file() {
     }
 }
 
+/// Runs the package Makefile in `dir` against the SDK stand-in (tests/openwrt/sdk), with
+/// make's shell recording every command instead of running it. Returns the commands of
+/// `prepare`, `compile` and `install` and what `info` printed.
+fn make_package(dir: &Path) -> (Vec<String>, String) {
+    let sdk = harness().join("sdk");
+    let scratch = Scratch::new(&std::env::temp_dir(), "make");
+    let record = scratch.path().join("record");
+    let out = Command::new("make")
+        .arg("-s")
+        .arg("-C")
+        .arg(dir)
+        .arg(format!("TOPDIR={}", sdk.display()))
+        .arg(format!("SHELL={}", sdk.join("record").display()))
+        .args(["prepare", "compile", "install", "info"])
+        .env("RECORD", &record)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "make complained");
+    let commands = read(&record)
+        .split("\n----\n")
+        .filter(|command| !command.is_empty() && *command != ":" && *command != ": ")
+        .map(str::to_string)
+        .collect();
+    (commands, String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_package_makefile_expands_to_the_right_build() {
+    if find_program("make").is_none() {
+        eprintln!("make is not installed: the package Makefile was not expanded");
+        return;
+    }
+    let sdk = harness().join("sdk");
+    let build = sdk.join("build_dir/target-mipsel_24kc_musl");
+    let pkg = build.join(format!("l3roamd-{}", env!("CARGO_PKG_VERSION")));
+    let root = build.join("root-l3roamd");
+    let (b, p, r, checkout) = (
+        build.display().to_string(),
+        pkg.display().to_string(),
+        root.display().to_string(),
+        repo().display().to_string(),
+    );
+    let compile = format!(
+        "CARGO_BUILD_TARGET=mipsel-unknown-linux-musl CARGO_PROFILE_RELEASE_OPT_LEVEL=z \
+         CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
+         CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS=false \
+         CARGO_PROFILE_RELEASE_OVERFLOW_CHECKS=true CARGO_PROFILE_RELEASE_PANIC=unwind \
+         CARGO_PROFILE_RELEASE_RPATH=false CC=cc MAKEFLAGS=\"-j1\" \
+         GIT_CEILING_DIRECTORIES=\"{b}\" cargo install -v --profile release \
+         --root {p}/ipkg-install --path \"{p}/.\" -j1 --locked \
+         --config 'profile.release.panic=\"abort\"'"
+    );
+    let install = [
+        format!("install -d -m0755 {r}/usr/sbin {r}/etc/init.d {r}/etc/config"),
+        format!("install -m0755 {p}/ipkg-install/bin/l3roamd {r}/usr/sbin/l3roamd"),
+        format!("install -m0755 ./files/l3roamd.init {r}/etc/init.d/l3roamd"),
+        format!("install -m0600 ./files/l3roamd.config {r}/etc/config/l3roamd"),
+    ];
+    let info = format!(
+        "name=l3roamd version={} depends=@(aarch64||arm||i386||loongarch64||mips||mips64||\
+         mips64el||mipsel||powerpc||powerpc64||riscv64||x86_64) +kmod-tun \
+         build_depends=rust/host conffiles=/etc/config/l3roamd\n",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    // In the daemon's checkout: the working tree is copied, nothing downloaded.
+    let (commands, printed) = make_package(&repo().join("openwrt"));
+    let mut want = vec![
+        format!("install -d -m0755 {p}"),
+        format!(
+            "cp -fpR {checkout}/Cargo.toml {checkout}/Cargo.lock {checkout}/build.rs \
+             {checkout}/src {p}/"
+        ),
+        compile.clone(),
+    ];
+    want.extend(install.iter().cloned());
+    assert_eq!(commands, want);
+    assert_eq!(printed, info);
+
+    // A copy in the packages feed: the pinned git commit, and the Rust infrastructure found
+    // beside it.
+    let feed = Scratch::new(&std::env::temp_dir(), "feed");
+    let package = feed.path().join("net/l3roamd");
+    std::fs::create_dir_all(package.join("files")).unwrap();
+    std::fs::create_dir_all(feed.path().join("lang/rust")).unwrap();
+    std::fs::copy(repo().join("openwrt/Makefile"), package.join("Makefile")).unwrap();
+    for entry in std::fs::read_dir(repo().join("openwrt/files")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), package.join("files").join(entry.file_name())).unwrap();
+    }
+    std::fs::copy(
+        sdk.join("feeds/packages/lang/rust/rust-package.mk"),
+        feed.path().join("lang/rust/rust-package.mk"),
+    )
+    .unwrap();
+    let (commands, printed) = make_package(&package);
+    let mut want = vec![format!(
+        "unpack git https://example.org/l3roamd.git 0000000000000000000000000000000000000000 \
+         skip {p}"
+    )];
+    want.push(compile);
+    want.extend(install);
+    assert_eq!(commands, want);
+    assert_eq!(printed, info);
+}
+
 #[test]
 fn shellcheck_finds_nothing() {
     let Some(shellcheck) = find_program("shellcheck") else {
@@ -1273,6 +1384,7 @@ fn shellcheck_finds_nothing() {
         h.join("functions.sh"),
         h.join("procd.sh"),
         h.join("client/uc"),
+        h.join("sdk/record"),
     ];
     for entry in std::fs::read_dir(h.join("bin")).unwrap() {
         files.push(entry.unwrap().path());

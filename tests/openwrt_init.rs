@@ -1330,8 +1330,12 @@ fn the_package_makefile_expands_to_the_right_build() {
         env!("CARGO_PKG_VERSION")
     );
 
-    // In the daemon's checkout: the working tree is copied, nothing downloaded.
-    let (commands, printed) = make_package(&repo().join("openwrt"));
+    // In the daemon's checkout, reached as README.md says, through a link in a local feed:
+    // the working tree is copied, nothing downloaded.
+    let local_feed = Scratch::new(&std::env::temp_dir(), "local-feed");
+    let link = local_feed.path().join("l3roamd");
+    std::os::unix::fs::symlink(repo().join("openwrt"), &link).unwrap();
+    let (commands, printed) = make_package(&link);
     let mut want = vec![
         format!("install -d -m0755 {p}"),
         format!(

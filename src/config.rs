@@ -1275,8 +1275,9 @@ fn decode_hex(digits: &[u8]) -> Result<Vec<u8>, String> {
         .collect())
 }
 
-/// Why `name` cannot be a Linux interface name, if it cannot. The same rule applies to the
-/// control command `add_meshif`.
+/// Why `name` cannot be a Linux interface name, if it cannot. (The control command
+/// `add_meshif` checks only the length, as the C daemon: a name that cannot exist is simply
+/// never found.)
 pub fn ifname_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         Some("empty".into())

@@ -619,7 +619,7 @@ impl Driver {
                 addresses.join(", ")
             );
         }
-        log::info!("counters: {:?}", self.engine.stats());
+        log::info!("counters: {}", self.engine.stats().to_json());
         log::info!(
             "sockets: {} mesh, {} node-client, {} control connections; {} snooped frames dropped",
             self.mesh.len(),

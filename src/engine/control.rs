@@ -20,9 +20,6 @@ use crate::wire::MacAddr;
 /// read at most this much, so no legitimate client sends more.
 pub const MAX_LINE: usize = 1024;
 
-/// Longest interface name Linux accepts (`IFNAMSIZ` minus the terminating NUL).
-pub const MAX_INTERFACE_NAME: usize = 15;
-
 /// What a [`LineReader`] has after the latest bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LineStatus {
@@ -298,7 +295,7 @@ impl std::error::Error for CommandError {}
 /// Interface names as the kernel bounds them: 1 to 15 bytes. Nothing else is checked, so a
 /// name that cannot exist yet is simply never found (the spec asks only for the length check).
 pub fn is_valid_interface_name(name: &str) -> bool {
-    (1..=MAX_INTERFACE_NAME).contains(&name.len())
+    (1..=crate::config::MAX_IFNAME_LEN).contains(&name.len())
 }
 
 /// Every command name, in the order `-h` and the man page list them. [`parse_command`] looks

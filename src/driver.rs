@@ -8,6 +8,7 @@
 use crate::config::Config;
 use crate::engine::stats::SystemCounters;
 use crate::engine::{ConnId, Destination, Engine, Input, KernelOp, Output, Solicitation};
+use crate::slot_map::SlotMap;
 use crate::sys::babel::BabelClient;
 use crate::sys::control::{Connection, ControlServer, Progress};
 use crate::sys::icmp_error::IcmpErrorSockets;
@@ -95,11 +96,11 @@ pub struct Driver {
     nl80211: Option<Nl80211>,
     tun: Tun,
     node: IntercomSocket,
-    mesh: BTreeMap<u32, (Token, IntercomSocket)>,
-    node_clients: BTreeMap<Ipv6Addr, (Token, IntercomSocket)>,
+    mesh: SlotMap<u32, (Token, IntercomSocket)>,
+    node_clients: SlotMap<Ipv6Addr, (Token, IntercomSocket)>,
     client_side: Option<ClientSide>,
     control: Option<ControlServer>,
-    conns: BTreeMap<ConnId, ControlConn>,
+    conns: SlotMap<ConnId, ControlConn>,
     tokens: BTreeMap<Token, Dynamic>,
     next_token: usize,
     next_conn: ConnId,
@@ -232,11 +233,11 @@ impl Driver {
             nl80211,
             tun,
             node,
-            mesh: BTreeMap::new(),
-            node_clients: BTreeMap::new(),
+            mesh: Default::default(),
+            node_clients: Default::default(),
             client_side: None,
             control,
-            conns: BTreeMap::new(),
+            conns: Default::default(),
             tokens: BTreeMap::new(),
             next_token: FIRST_DYNAMIC,
             next_conn: 0,

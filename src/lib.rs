@@ -14,6 +14,7 @@ pub mod config;
 pub mod driver;
 pub mod engine;
 pub mod prefix;
+pub mod slot_map;
 pub mod sys;
 pub mod time;
 pub mod wire;

@@ -11,6 +11,7 @@
 //! The engine never reads a clock: the driver tells it the wall clock together with the
 //! monotonic `now` ([`super::Engine::set_wall_clock`]), and tests step both in virtual time.
 
+use crate::slot_map::SlotSet;
 use crate::time::Duration;
 use crate::wire::auth::Key;
 use std::collections::{BTreeMap, BTreeSet};
@@ -43,7 +44,7 @@ pub struct Auth {
     /// The first signs, all verify.
     pub keys: Vec<Key>,
     /// Senders whose unsigned datagrams are still accepted (`--accept-unauthenticated`).
-    pub accept_unsigned: BTreeSet<Ipv6Addr>,
+    pub accept_unsigned: SlotSet<Ipv6Addr>,
     pub replay: ReplayCache,
 }
 
@@ -55,7 +56,7 @@ impl Auth {
         }
         // Inserted one by one: collecting into a set would sort, and bring 3 KB of sorting
         // code into the binary for a list of a few addresses.
-        let mut listed = BTreeSet::new();
+        let mut listed = SlotSet::new();
         for addr in accept_unsigned {
             listed.insert(*addr);
         }

@@ -4,9 +4,10 @@
 use super::{
     Engine, HostRoute, KernelOp, NeighState, Neighbour, Output, Snooped, Solicitation, TimerKey,
 };
+use crate::slot_map::SlotSet;
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
-use std::collections::BTreeSet;
+
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Address states, numbered as the C daemon numbers them (visible in `get_clients`).
@@ -79,7 +80,7 @@ pub(super) struct Client {
     /// A liveness probe is out; the client must be heard from before this.
     pub liveness_deadline: Option<Instant>,
     /// Wireless interfaces the client is associated on (nl80211).
-    pub stations: BTreeSet<u32>,
+    pub stations: SlotSet<u32>,
     /// Since when the client has had neither an address nor an association.
     pub idle_since: Option<Instant>,
     /// PLAT prefix received in an INFO, kept for diagnostics only.
@@ -172,7 +173,7 @@ impl Engine {
                     decision: super::clients::Decision::NotTaken,
                     last_seen_at: self.now,
                     liveness_deadline: None,
-                    stations: BTreeSet::new(),
+                    stations: Default::default(),
                     idle_since: Some(self.now),
                     plat: None,
                 },

@@ -45,10 +45,11 @@
 
 use super::clients::LIVENESS_GRACE;
 use super::{BabelEvent, Engine, TimerKey};
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 use crate::wire::babel::{Change, Prefix, Route, RouterId, XRoute};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 
 /// A duplicate younger than this is a hand-over in progress (behaviour.md §16.1).
@@ -182,14 +183,14 @@ pub(super) struct Duplicates {
     /// This node's router-id while a session is up; `None` means no view at all.
     my_id: Option<RouterId>,
     /// X: relevant destinations this node redistributes, with their sources.
-    xroutes: BTreeMap<Ipv6Addr, BTreeSet<Prefix>>,
+    xroutes: SlotMap<Ipv6Addr, BTreeSet<Prefix>>,
     xroute_count: usize,
     /// R: relevant learned routes by babeld's token.
-    routes: BTreeMap<String, Learned>,
+    routes: SlotMap<String, Learned>,
     /// R's tokens by destination.
-    by_addr: BTreeMap<Ipv6Addr, BTreeSet<String>>,
-    episodes: BTreeMap<Ipv6Addr, Episode>,
-    records: BTreeMap<MacAddr, Record>,
+    by_addr: SlotMap<Ipv6Addr, SlotSet<String>>,
+    episodes: SlotMap<Ipv6Addr, Episode>,
+    records: SlotMap<MacAddr, Record>,
 }
 
 impl Engine {
@@ -289,7 +290,7 @@ impl Engine {
                         self.stats.babel_routes_limit += 1;
                         return;
                     }
-                    dups.xroutes.entry(addr).or_default().insert(xroute.source);
+                    dups.xroutes.get_or_default(addr).insert(xroute.source);
                     dups.xroute_count += 1;
                 }
             }
@@ -310,8 +311,7 @@ impl Engine {
             } else {
                 self.dups
                     .by_addr
-                    .entry(addr)
-                    .or_default()
+                    .get_or_default(addr)
                     .insert(route.token.clone());
                 self.dups.routes.insert(
                     route.token,
@@ -438,7 +438,7 @@ impl Engine {
             self.stats.limit_duplicate_records += 1;
             return None;
         }
-        Some(self.dups.records.entry(mac).or_default())
+        Some(self.dups.records.get_or_default(mac))
     }
 
     /// The grace period of a duplicate is over (or its MAC may act again): act on it.

@@ -81,7 +81,7 @@ impl Engine {
                 self.timers.set(TimerKey::FlapHold(evicted), None);
             }
         }
-        let record = self.flaps.entry(mac).or_default();
+        let record = self.flaps.get_or_default(mac);
         record.moves.push_back(now);
         while record.moves.len() > FLAP_MOVES + 1
             || record

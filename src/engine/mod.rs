@@ -31,6 +31,7 @@ pub use output::*;
 
 use crate::config::Config;
 use crate::prefix::{IpPrefix, Prefix6};
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Instant;
 use crate::wire::MacAddr;
 use clients::{Client, OldClient};
@@ -39,7 +40,7 @@ use handover::Retransmission;
 use rng::Rng;
 use seek::Seek;
 use stats::Stats;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv6Addr};
 use timers::Timers;
 
@@ -97,20 +98,20 @@ pub struct Engine {
     prefixes: Vec<ClientPrefix>,
     /// Mesh interface names in the order they were added (`-m`, then `add_meshif`).
     mesh_ifs: Vec<String>,
-    links: BTreeMap<u32, LinkInfo>,
-    clients: BTreeMap<MacAddr, Client>,
+    links: SlotMap<u32, LinkInfo>,
+    clients: SlotMap<MacAddr, Client>,
     /// Which client uses each address: an address belongs to one client at a time.
-    owners: BTreeMap<Ipv6Addr, MacAddr>,
+    owners: SlotMap<Ipv6Addr, MacAddr>,
     next_client_seq: u64,
-    old_clients: BTreeMap<MacAddr, OldClient>,
-    claims: BTreeMap<MacAddr, Retransmission>,
+    old_clients: SlotMap<MacAddr, OldClient>,
+    claims: SlotMap<MacAddr, Retransmission>,
     /// INFO content is accepted until this time after a CLAIM cycle ended.
-    claim_windows: BTreeMap<MacAddr, Instant>,
-    infos: BTreeMap<MacAddr, Retransmission>,
+    claim_windows: SlotMap<MacAddr, Instant>,
+    infos: SlotMap<MacAddr, Retransmission>,
     dedup: dedup::DupCache,
     /// What babeld reports, and what the duplicate policy decided per MAC.
     dups: duplicates::Duplicates,
-    seeks: BTreeMap<Ipv6Addr, Seek>,
+    seeks: SlotMap<Ipv6Addr, Seek>,
     /// What the queues of `seeks` hold, in bytes and in packets.
     seek_bytes: usize,
     seek_packets: usize,
@@ -120,17 +121,17 @@ pub struct Engine {
     seek_solicit_window: stats::RateWindow<Ipv6Addr>,
     /// ICMP errors sent in the last second, by destination.
     icmp_window: stats::RateWindow<IpAddr>,
-    dad: BTreeMap<Ipv6Addr, handover::DadProbe>,
+    dad: SlotMap<Ipv6Addr, handover::DadProbe>,
     /// Node-client IPs this node holds on loopback (CLAIMs to them are ours to answer).
-    node_client_ips: BTreeSet<Ipv6Addr>,
+    node_client_ips: SlotSet<Ipv6Addr>,
     /// Host routes this process installed, by destination, for exact removal.
-    installed_routes: BTreeMap<IpAddr, HostRoute>,
+    installed_routes: SlotMap<IpAddr, HostRoute>,
     /// Host routes released by demotion and not yet deleted (`TimerKey::Demoted`).
-    demoted_routes: BTreeMap<IpAddr, HostRoute>,
+    demoted_routes: SlotMap<IpAddr, HostRoute>,
     /// Recent moves of clients, and their flap holds.
-    flaps: BTreeMap<MacAddr, flapping::FlapRecord>,
+    flaps: SlotMap<MacAddr, flapping::FlapRecord>,
     /// `has_route` requests waiting for the kernel, with the argument text to echo.
-    pending_has_route: BTreeMap<ConnId, String>,
+    pending_has_route: SlotMap<ConnId, String>,
     view: reconcile::KernelView,
     /// While a neighbour notification (or dumped entry) in state REACHABLE is handled: the
     /// entry the kernel holds. The daemon's own neighbour writes would only repeat it, or
@@ -139,7 +140,7 @@ pub struct Engine {
     kernel_entry: Option<(u32, IpAddr, MacAddr)>,
     /// Client interfaces (`-i`, `-b`) that vanished, by name, with their last index: the
     /// clients on them move to the interface that takes the name next.
-    vanished_client_links: BTreeMap<String, u32>,
+    vanished_client_links: SlotMap<String, u32>,
     stats: Stats,
     log_limiter: stats::LogLimiter,
     /// Keys, allow-list and replay cache with `--key-file`; `None` without.
@@ -172,30 +173,30 @@ impl Engine {
             now,
             out: VecDeque::new(),
             timers: Timers::default(),
-            links: BTreeMap::new(),
-            clients: BTreeMap::new(),
-            owners: BTreeMap::new(),
+            links: Default::default(),
+            clients: Default::default(),
+            owners: Default::default(),
             next_client_seq: 0,
-            old_clients: BTreeMap::new(),
-            claims: BTreeMap::new(),
-            claim_windows: BTreeMap::new(),
-            infos: BTreeMap::new(),
+            old_clients: Default::default(),
+            claims: Default::default(),
+            claim_windows: Default::default(),
+            infos: Default::default(),
             dedup: dedup::DupCache::default(),
             dups: duplicates::Duplicates::default(),
-            seeks: BTreeMap::new(),
+            seeks: Default::default(),
             seek_bytes: 0,
             seek_packets: 0,
             seek_window: stats::RateWindow::new(seek::MAX_SEEKS_PER_SECOND),
             seek_solicit_window: stats::RateWindow::new(seek::MAX_SEEK_SOLICITATIONS_PER_SECOND),
             icmp_window: stats::RateWindow::new(seek::MAX_ICMP_ERRORS_PER_SECOND),
-            dad: BTreeMap::new(),
-            node_client_ips: BTreeSet::new(),
-            installed_routes: BTreeMap::new(),
-            demoted_routes: BTreeMap::new(),
-            flaps: BTreeMap::new(),
-            pending_has_route: BTreeMap::new(),
+            dad: Default::default(),
+            node_client_ips: Default::default(),
+            installed_routes: Default::default(),
+            demoted_routes: Default::default(),
+            flaps: Default::default(),
+            pending_has_route: Default::default(),
             view: reconcile::KernelView::default(),
-            vanished_client_links: BTreeMap::new(),
+            vanished_client_links: Default::default(),
             kernel_entry: None,
             stats: Stats::default(),
             log_limiter: stats::LogLimiter::default(),

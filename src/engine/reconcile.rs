@@ -30,6 +30,7 @@ use super::clients::REMOVAL_DELAY;
 use super::{Engine, Input, KernelOp, Output, TimerKey};
 use crate::engine::input::{AddressEvent, Neighbour, RouteEvent, RouteKind};
 use crate::engine::output::{HostRoute, ROUTE_PROTOCOL};
+use crate::slot_map::SlotSet;
 use crate::time::{Duration, jittered};
 use crate::wire::MacAddr;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -52,15 +53,15 @@ pub(super) struct KernelView {
     /// A [`KernelOp::Dump`] went out and its [`Input::DumpDone`] has not come back.
     dump_pending: bool,
     /// Proto-158 host routes in the export table, reported since the last DumpDone.
-    routes: BTreeSet<HostRoute>,
+    routes: SlotSet<HostRoute>,
     /// Host routes of the release protocol in the export table, likewise.
-    demoted: BTreeSet<HostRoute>,
+    demoted: SlotSet<HostRoute>,
     /// /128 addresses on loopback inside the node-client prefix.
-    node_client_ips: BTreeSet<Ipv6Addr>,
+    node_client_ips: SlotSet<Ipv6Addr>,
     /// Neighbour entries on the client side: (ifindex, address) -> MAC, if reported.
     neighbours: BTreeMap<(u32, IpAddr), Option<MacAddr>>,
     /// Links reported since the batch began.
-    links: BTreeSet<u32>,
+    links: SlotSet<u32>,
     /// A batch runs: [`Input::DumpStarted`] came and its [`Input::DumpDone`] has not.
     batch: bool,
     /// Notifications were lost and no batch has completed since without losing more.
@@ -82,7 +83,7 @@ impl KernelView {
         }
     }
 
-    fn insert_set<K: Ord>(set: &mut BTreeSet<K>, key: K, overflowed: &mut bool) {
+    fn insert_set<K: Ord>(set: &mut SlotSet<K>, key: K, overflowed: &mut bool) {
         if set.len() < MAX_VIEWED || set.contains(&key) {
             set.insert(key);
         } else {

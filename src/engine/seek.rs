@@ -106,7 +106,7 @@ impl Engine {
         self.seek_bytes += packet.len();
         self.seek_packets += 1;
         let first = !self.seeks.contains_key(&addr);
-        let seek = self.seeks.entry(addr).or_insert_with(|| Seek {
+        let seek = self.seeks.get_or_insert_with(addr, || Seek {
             packets: VecDeque::new(),
             next_local_at: now + LOCAL_SOLICIT_INTERVAL,
             next_seek_at: now + SEEK_DELAY,

@@ -15,7 +15,8 @@
 //! await an answer. Dumps run one at a time: the kernel allows one dump per socket, and
 //! the C daemon lost entries by overlapping them (`spec/behaviour.md` §4.1 row 10).
 
-use std::collections::{BTreeMap, VecDeque};
+use crate::slot_map::SlotMap;
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
@@ -151,7 +152,7 @@ pub struct Rtnl {
     queue: VecDeque<Queued>,
     dump_queued: bool,
     dump_running: bool,
-    in_flight: BTreeMap<u32, Pending>,
+    in_flight: SlotMap<u32, Pending>,
     replies_lost: bool,
     buf: Vec<u8>,
     stats: RtnlStats,
@@ -237,7 +238,7 @@ impl Rtnl {
             queue: VecDeque::new(),
             dump_queued: false,
             dump_running: false,
-            in_flight: BTreeMap::new(),
+            in_flight: Default::default(),
             replies_lost: false,
             buf: vec![0; DATAGRAM_BUFFER],
             stats: RtnlStats::default(),

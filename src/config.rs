@@ -9,10 +9,10 @@
 //! The meaning is order-independent (the C daemon acted while parsing): every word is scanned
 //! first, then every value is validated, and only a complete [`Config`] reaches the daemon.
 //!
-//! `getopts` cannot tokenise this command line by itself: it stops at the first unknown
+//! The `getopts` crate cannot tokenise this command line: it stops at the first unknown
 //! option, while getopt (and therefore Gluon's deployed nodes) warns and carries on. The
-//! scanner below does the tokenising from one flag table, and `getopts` renders that same
-//! table as the `-h` text, so the two cannot drift apart.
+//! scanner below does the tokenising from one flag table, and [`usage`] renders that same
+//! table as the `-h` text in getopt's layout, so the two cannot drift apart.
 
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -595,23 +595,60 @@ const COMMANDS: &[(&str, &str)] = &[
 
 /// The `-h` text: every flag with its default, then the control socket's commands.
 pub fn usage() -> String {
-    let mut options = getopts::Options::new();
+    let mut text = String::from(
+        "Usage: l3roamd -a ADDR -p PREFIX [-p PREFIX]... [OPTION]...\n\
+         Layer-3 roaming for Babel meshes. Options may be given in any order.\n\n\
+         Options:\n",
+    );
     for flag in FLAGS {
-        let short = flag.short.map(String::from).unwrap_or_default();
-        let long = flag.long.unwrap_or("");
-        match flag.arg {
-            Some(hint) => options.optmulti(&short, long, flag.help, hint),
-            None => options.optflagmulti(&short, long, flag.help),
+        // getopt's layout: short flags at column 4, long-only ones at column 8.
+        let mut names = match (flag.short, flag.long) {
+            (Some(short), Some(long)) => format!("    -{short}, --{long}"),
+            (Some(short), None) => format!("    -{short}"),
+            (None, Some(long)) => format!("        --{long}"),
+            (None, None) => continue,
         };
+        if let Some(hint) = flag.arg {
+            names.push(' ');
+            names.push_str(hint);
+        }
+        push_described(&mut text, &names, flag.help);
     }
-    let brief = "Usage: l3roamd -a ADDR -p PREFIX [-p PREFIX]... [OPTION]...\n\
-                 Layer-3 roaming for Babel meshes. Options may be given in any order.";
-    let mut text = options.usage(brief);
     text.push_str("\nControl socket commands (one per connection, on the -s socket):\n");
     for (command, meaning) in COMMANDS {
         text.push_str(&format!("    {command:<30}{meaning}\n"));
     }
     text
+}
+
+/// `names`, then `help` word-wrapped in a column of its own, in 78 columns. Written here
+/// rather than taken from a getopt crate: its layout code and Unicode width tables were
+/// 8 KB of a router binary, for this one screen.
+fn push_described(text: &mut String, names: &str, help: &str) {
+    const COLUMN: usize = 24;
+    const WIDTH: usize = 78;
+    text.push_str(names);
+    let mut used = names.chars().count();
+    if used >= COLUMN {
+        text.push('\n');
+        used = 0;
+    }
+    text.extend(std::iter::repeat_n(' ', COLUMN - used));
+    used = COLUMN;
+    for (i, word) in help.split_whitespace().enumerate() {
+        let len = word.chars().count();
+        if i > 0 && used + 1 + len > WIDTH {
+            text.push('\n');
+            text.extend(std::iter::repeat_n(' ', COLUMN));
+            used = COLUMN;
+        } else if i > 0 {
+            text.push(' ');
+            used += 1;
+        }
+        text.push_str(word);
+        used += len;
+    }
+    text.push('\n');
 }
 
 /// The `-V` text. Its first line, `l3roamd <version>`, is what scripts look at.
@@ -1332,6 +1369,40 @@ mod tests {
                 assert!(a.long.is_none() || a.long != b.long, "{}", a.name());
             }
         }
+    }
+
+    #[test]
+    fn help_is_every_flag_in_getopt_layout_within_78_columns() {
+        let text = usage();
+        assert!(
+            text.lines().all(|line| line.chars().count() <= 78),
+            "{text}"
+        );
+        let mut rest = text.as_str();
+        for flag in FLAGS {
+            // Each flag's words appear whole and in order, after the previous flag's.
+            let first = flag.help.split_whitespace().next().unwrap_or_default();
+            let names = match (flag.short, flag.long) {
+                (Some(short), Some(long)) => format!("\n    -{short}, --{long}"),
+                (Some(short), None) => format!("\n    -{short}"),
+                (None, Some(long)) => format!("\n        --{long}"),
+                (None, None) => unreachable!("a flag has a name"),
+            };
+            let at = rest
+                .find(&names)
+                .unwrap_or_else(|| panic!("{names} missing"));
+            rest = &rest[at + names.len()..];
+            for word in flag.help.split_whitespace() {
+                let at = rest
+                    .find(word)
+                    .unwrap_or_else(|| panic!("{first}…: {word}"));
+                rest = &rest[at + word.len()..];
+            }
+        }
+        // A short name with its argument fits before the help column; a long one breaks the
+        // line, and the help starts at column 24 on the next.
+        assert!(text.contains("\n    -a ADDR             node IP: "));
+        assert!(text.contains("\n        --liveness SECONDS\n                        probe "));
     }
 
     #[test]

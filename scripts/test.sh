@@ -40,4 +40,17 @@ fuzz_status=0
 if [ "$status" -eq 0 ]; then
   status=$fuzz_status
 fi
+# The router build: static mipsel-musl, -V, -h and the unit tests under qemu-mipsel, sizes.
+# Like the fuzz run it needs nightly (with rust-src) and says so in one line without it;
+# MIPSEL=0 skips it.
+if [ "${MIPSEL:-1}" != 0 ]; then
+  mipsel_log=$(mktemp)
+  if ./scripts/mipsel.sh >"$mipsel_log" 2>&1; then
+    grep '^mipsel:' "$mipsel_log"
+  else
+    tail -n 60 "$mipsel_log"
+    [ "$status" -ne 0 ] || status=1
+  fi
+  rm -f "$mipsel_log"
+fi
 exit "$status"

@@ -3,15 +3,32 @@
 
 use std::process::Command;
 
-fn main() {
-    let from_git = Command::new("git")
-        .args(["describe", "--always", "--dirty", "--tags"])
+fn git(args: &[&str]) -> Option<String> {
+    Command::new("git")
+        .args(args)
         .output()
         .ok()
         .filter(|out| out.status.success())
         .and_then(|out| String::from_utf8(out.stdout).ok())
         .map(|text| text.trim().to_string())
-        .filter(|text| !text.is_empty());
+        .filter(|text| !text.is_empty())
+}
+
+/// Whether git's repository here is this crate's own. A source tarball unpacked inside
+/// another repository (OpenWrt's build tree, say) must not take that repository's version.
+fn in_own_repository() -> bool {
+    let canonical = |path: std::path::PathBuf| path.canonicalize().ok();
+    let top = git(&["rev-parse", "--show-toplevel"]).and_then(|top| canonical(top.into()));
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").and_then(|dir| canonical(dir.into()));
+    top.is_some() && top == manifest
+}
+
+fn main() {
+    let from_git = if in_own_repository() {
+        git(&["describe", "--always", "--dirty", "--tags"])
+    } else {
+        None
+    };
     let package = std::env::var("CARGO_PKG_VERSION").unwrap_or_else(|_| "unknown".into());
     let version = match from_git {
         Some(describe) => format!("{package} ({describe})"),
@@ -21,14 +38,8 @@ fn main() {
     // Asked of git rather than assumed: in a worktree `.git` is a file, and a watched path
     // that never exists makes cargo re-run this script, and rebuild the crate, every time.
     for file in ["HEAD", "index"] {
-        let path = Command::new("git")
-            .args(["rev-parse", "--git-path", file])
-            .output()
-            .ok()
-            .filter(|out| out.status.success())
-            .and_then(|out| String::from_utf8(out.stdout).ok())
-            .map(|text| text.trim().to_string())
-            .unwrap_or_else(|| format!(".git/{file}"));
+        let path =
+            git(&["rev-parse", "--git-path", file]).unwrap_or_else(|| format!(".git/{file}"));
         println!("cargo:rerun-if-changed={path}");
     }
     println!("cargo:rerun-if-changed=build.rs");

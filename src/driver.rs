@@ -27,7 +27,7 @@ use crate::wire::intercom::GROUP;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd};
@@ -101,7 +101,7 @@ pub struct Driver {
     client_side: Option<ClientSide>,
     control: Option<ControlServer>,
     conns: SlotMap<ConnId, ControlConn>,
-    tokens: BTreeMap<Token, Dynamic>,
+    tokens: SlotMap<Token, Dynamic>,
     next_token: usize,
     next_conn: ConnId,
     reinject: VecDeque<Vec<u8>>,
@@ -238,7 +238,7 @@ impl Driver {
             client_side: None,
             control,
             conns: Default::default(),
-            tokens: BTreeMap::new(),
+            tokens: SlotMap::new(),
             next_token: FIRST_DYNAMIC,
             next_conn: 0,
             reinject: VecDeque::new(),

@@ -65,6 +65,13 @@ pub fn jittered(interval: Duration, random: u32) -> Duration {
     Duration::from_millis(base - base / 4 + offset)
 }
 
+impl crate::slot_map::SlotKey for Instant {
+    const WIDTH: usize = 8;
+    fn write(&self, out: &mut [u8]) {
+        self.0.write(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

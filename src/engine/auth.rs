@@ -11,10 +11,9 @@
 //! The engine never reads a clock: the driver tells it the wall clock together with the
 //! monotonic `now` ([`super::Engine::set_wall_clock`]), and tests step both in virtual time.
 
-use crate::slot_map::SlotSet;
+use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::Duration;
 use crate::wire::auth::Key;
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 /// How far a signed datagram's timestamp may be from the receiver's wall clock, either way.
@@ -92,9 +91,9 @@ pub enum Replay {
 /// MACs of accepted signed datagrams, each until its timestamp leaves the window.
 #[derive(Debug, Default)]
 pub struct ReplayCache {
-    expiry: BTreeMap<Tag, u64>,
+    expiry: SlotMap<Tag, u64>,
     /// The same entries ordered by expiry, so that the expired ones go first and cheaply.
-    by_expiry: BTreeSet<(u64, Tag)>,
+    by_expiry: SlotSet<(u64, Tag)>,
 }
 
 impl ReplayCache {
@@ -123,7 +122,7 @@ impl ReplayCache {
             if at >= wall_ms {
                 break;
             }
-            self.by_expiry.pop_first();
+            self.by_expiry.remove(&(at, tag));
             self.expiry.remove(&tag);
         }
     }

@@ -49,7 +49,7 @@ use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 use crate::wire::babel::{Change, Prefix, Route, RouterId, XRoute};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 /// A duplicate younger than this is a hand-over in progress (behaviour.md §16.1).
@@ -183,12 +183,12 @@ pub(super) struct Duplicates {
     /// This node's router-id while a session is up; `None` means no view at all.
     my_id: Option<RouterId>,
     /// X: relevant destinations this node redistributes, with their sources.
-    xroutes: SlotMap<Ipv6Addr, BTreeSet<Prefix>>,
+    xroutes: SlotMap<Ipv6Addr, SlotSet<Prefix>>,
     xroute_count: usize,
     /// R: relevant learned routes by babeld's token.
-    routes: SlotMap<String, Learned>,
+    routes: BTreeMap<String, Learned>,
     /// R's tokens by destination.
-    by_addr: SlotMap<Ipv6Addr, SlotSet<String>>,
+    by_addr: SlotMap<Ipv6Addr, BTreeSet<String>>,
     episodes: SlotMap<Ipv6Addr, Episode>,
     records: SlotMap<MacAddr, Record>,
 }

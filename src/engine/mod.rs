@@ -40,7 +40,7 @@ use handover::Retransmission;
 use rng::Rng;
 use seek::Seek;
 use stats::Stats;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 use timers::Timers;
 
@@ -140,7 +140,7 @@ pub struct Engine {
     kernel_entry: Option<(u32, IpAddr, MacAddr)>,
     /// Client interfaces (`-i`, `-b`) that vanished, by name, with their last index: the
     /// clients on them move to the interface that takes the name next.
-    vanished_client_links: SlotMap<String, u32>,
+    vanished_client_links: BTreeMap<String, u32>,
     stats: Stats,
     log_limiter: stats::LogLimiter,
     /// Keys, allow-list and replay cache with `--key-file`; `None` without.
@@ -723,5 +723,111 @@ impl Engine {
         }
         let addr = self.to_internal(route.dst);
         self.reinject(&addr);
+    }
+}
+
+/// In the derived order: the variant, then its key.
+impl crate::slot_map::SlotKey for TimerKey {
+    const WIDTH: usize = 18;
+    fn write(&self, out: &mut [u8]) {
+        let (variant, rest) = out.split_at_mut(1);
+        variant[0] = match self {
+            TimerKey::Client(mac) => {
+                mac.write(rest);
+                0
+            }
+            TimerKey::Claim(mac) => {
+                mac.write(rest);
+                1
+            }
+            TimerKey::ClaimWindow(mac) => {
+                mac.write(rest);
+                2
+            }
+            TimerKey::Info(mac) => {
+                mac.write(rest);
+                3
+            }
+            TimerKey::OldClient(mac) => {
+                mac.write(rest);
+                4
+            }
+            TimerKey::Seek(addr) => {
+                addr.write(rest);
+                5
+            }
+            TimerKey::Dad(addr) => {
+                addr.write(rest);
+                6
+            }
+            TimerKey::FlapHold(mac) => {
+                mac.write(rest);
+                7
+            }
+            TimerKey::Demoted(addr) => {
+                addr.write(rest);
+                8
+            }
+            TimerKey::DupCache => 9,
+            TimerKey::Duplicate(addr) => {
+                addr.write(rest);
+                10
+            }
+            TimerKey::DuplicateMac(mac) => {
+                mac.write(rest);
+                11
+            }
+            TimerKey::Reconcile => 12,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timer_keys_and_deadlines_are_encoded_in_their_own_order() {
+        let macs = [
+            MacAddr([0; 6]),
+            MacAddr([0, 0, 0, 0, 0, 1]),
+            MacAddr([255; 6]),
+        ];
+        let v6 = [
+            Ipv6Addr::UNSPECIFIED,
+            Ipv6Addr::LOCALHOST,
+            "ff02::1".parse().unwrap(),
+        ];
+        let ips = [
+            IpAddr::from([10, 0, 0, 1]),
+            IpAddr::V6(v6[1]),
+            IpAddr::V6(v6[2]),
+        ];
+        let mut keys = vec![TimerKey::DupCache, TimerKey::Reconcile];
+        for mac in macs {
+            keys.extend([
+                TimerKey::Client(mac),
+                TimerKey::Claim(mac),
+                TimerKey::ClaimWindow(mac),
+                TimerKey::Info(mac),
+                TimerKey::OldClient(mac),
+                TimerKey::FlapHold(mac),
+                TimerKey::DuplicateMac(mac),
+            ]);
+        }
+        for addr in v6 {
+            keys.extend([
+                TimerKey::Seek(addr),
+                TimerKey::Dad(addr),
+                TimerKey::Duplicate(addr),
+            ]);
+        }
+        keys.extend(ips.map(TimerKey::Demoted));
+        crate::slot_map::assert_order_preserved(&keys);
+        let deadlines: Vec<(Instant, TimerKey)> = [0, 1, u64::MAX]
+            .into_iter()
+            .flat_map(|ms| keys.iter().map(move |key| (Instant::from_millis(ms), *key)))
+            .collect();
+        crate::slot_map::assert_order_preserved(&deadlines);
     }
 }

@@ -130,3 +130,11 @@ pub enum Solicitation {
         dst_mac: Option<MacAddr>,
     },
 }
+
+/// In the derived order: destination, table, interface.
+impl crate::slot_map::SlotKey for HostRoute {
+    const WIDTH: usize = 25;
+    fn write(&self, out: &mut [u8]) {
+        (self.dst, (self.table, self.ifindex)).write(out);
+    }
+}

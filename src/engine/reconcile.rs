@@ -30,10 +30,10 @@ use super::clients::REMOVAL_DELAY;
 use super::{Engine, Input, KernelOp, Output, TimerKey};
 use crate::engine::input::{AddressEvent, Neighbour, RouteEvent, RouteKind};
 use crate::engine::output::{HostRoute, ROUTE_PROTOCOL};
-use crate::slot_map::SlotSet;
+use crate::slot_map::{SlotKey, SlotMap, SlotSet};
 use crate::time::{Duration, jittered};
 use crate::wire::MacAddr;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// How often the kernel is re-read when nothing else asks for it (±25 %).
@@ -59,7 +59,7 @@ pub(super) struct KernelView {
     /// /128 addresses on loopback inside the node-client prefix.
     node_client_ips: SlotSet<Ipv6Addr>,
     /// Neighbour entries on the client side: (ifindex, address) -> MAC, if reported.
-    neighbours: BTreeMap<(u32, IpAddr), Option<MacAddr>>,
+    neighbours: SlotMap<(u32, IpAddr), Option<MacAddr>>,
     /// Links reported since the batch began.
     links: SlotSet<u32>,
     /// A batch runs: [`Input::DumpStarted`] came and its [`Input::DumpDone`] has not.
@@ -75,7 +75,7 @@ pub(super) struct KernelView {
 }
 
 impl KernelView {
-    fn insert<K: Ord, V>(map: &mut BTreeMap<K, V>, key: K, value: V, overflowed: &mut bool) {
+    fn insert<K: SlotKey, V>(map: &mut SlotMap<K, V>, key: K, value: V, overflowed: &mut bool) {
         if map.len() < MAX_VIEWED || map.contains_key(&key) {
             map.insert(key, value);
         } else {
@@ -83,7 +83,7 @@ impl KernelView {
         }
     }
 
-    fn insert_set<K: Ord>(set: &mut SlotSet<K>, key: K, overflowed: &mut bool) {
+    fn insert_set<K: SlotKey>(set: &mut SlotSet<K>, key: K, overflowed: &mut bool) {
         if set.len() < MAX_VIEWED || set.contains(&key) {
             set.insert(key);
         } else {

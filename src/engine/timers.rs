@@ -6,25 +6,25 @@
 //! `next_deadline` is exact (no spurious wake-ups) and the index never holds more entries
 //! than there are keys.
 
+use crate::slot_map::{SlotKey, SlotMap, SlotSet};
 use crate::time::Instant;
-use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug)]
-pub struct Timers<K: Ord + Copy> {
-    by_time: BTreeSet<(Instant, K)>,
-    by_key: BTreeMap<K, Instant>,
+pub struct Timers<K: SlotKey + Copy> {
+    by_time: SlotSet<(Instant, K)>,
+    by_key: SlotMap<K, Instant>,
 }
 
-impl<K: Ord + Copy> Default for Timers<K> {
+impl<K: SlotKey + Copy> Default for Timers<K> {
     fn default() -> Self {
         Timers {
-            by_time: BTreeSet::new(),
-            by_key: BTreeMap::new(),
+            by_time: SlotSet::new(),
+            by_key: SlotMap::new(),
         }
     }
 }
 
-impl<K: Ord + Copy> Timers<K> {
+impl<K: SlotKey + Copy> Timers<K> {
     /// Arms `key` for `at`, replacing its previous deadline; `None` cancels it.
     pub fn set(&mut self, key: K, at: Option<Instant>) {
         if let Some(old) = self.by_key.remove(&key) {

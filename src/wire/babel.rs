@@ -295,6 +295,14 @@ fn parse_route(change: Change, words: &[&str]) -> Result<Route, Error> {
     })
 }
 
+/// In the derived order: the address, then the length.
+impl crate::slot_map::SlotKey for Prefix {
+    const WIDTH: usize = 18;
+    fn write(&self, out: &mut [u8]) {
+        (self.addr, self.len).write(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

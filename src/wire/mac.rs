@@ -89,6 +89,13 @@ impl From<[u8; 6]> for MacAddr {
     }
 }
 
+impl crate::slot_map::SlotKey for MacAddr {
+    const WIDTH: usize = 6;
+    fn write(&self, out: &mut [u8]) {
+        self.0.write(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -541,7 +541,7 @@ impl Engine {
         let name = self.ifname(ifindex).to_string();
         let old = self
             .vanished_client_links
-            .remove(&name)
+            .remove(&super::ifname_key(&name))
             .filter(|old| *old != ifindex);
         let macs: Vec<MacAddr> = self
             .clients

@@ -49,7 +49,6 @@ use crate::slot_map::{SlotMap, SlotSet};
 use crate::time::{Duration, Instant};
 use crate::wire::MacAddr;
 use crate::wire::babel::{Change, Prefix, Route, RouterId, XRoute};
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
 
 /// A duplicate younger than this is a hand-over in progress (behaviour.md §16.1).
@@ -186,11 +185,26 @@ pub(super) struct Duplicates {
     xroutes: SlotMap<Ipv6Addr, SlotSet<Prefix>>,
     xroute_count: usize,
     /// R: relevant learned routes by babeld's token.
-    routes: BTreeMap<String, Learned>,
+    routes: SlotMap<RouteKey, Learned>,
     /// R's tokens by destination.
-    by_addr: SlotMap<Ipv6Addr, BTreeSet<String>>,
+    by_addr: SlotMap<Ipv6Addr, SlotSet<RouteKey>>,
     episodes: SlotMap<Ipv6Addr, Episode>,
     records: SlotMap<MacAddr, Record>,
+}
+
+/// A babeld route token as a map key. The parser admits 1 to 32 hexadecimal digits
+/// (`wire::babel`): their count and values, a nibble each, fit in 17 bytes, which keeps the
+/// tokens apart without keeping their text.
+type RouteKey = [u8; 17];
+
+fn route_key(token: &str) -> RouteKey {
+    let mut key = [0; 17];
+    key[0] = token.len() as u8;
+    for (i, digit) in token.bytes().take(32).enumerate() {
+        let nibble = (digit as char).to_digit(16).unwrap_or(0) as u8;
+        key[1 + i / 2] |= if i % 2 == 0 { nibble << 4 } else { nibble };
+    }
+    key
 }
 
 impl Engine {
@@ -300,7 +314,8 @@ impl Engine {
 
     fn babel_route(&mut self, route: Route) {
         // A flush needs no relevance test: an unknown token is simply not there.
-        let previous = self.forget_route(&route.token);
+        let key = route_key(&route.token);
+        let previous = self.forget_route(&key);
         let addr = match route.change {
             Change::Flush => None,
             Change::Add | Change::Change => self.babel_addr(&route.prefix),
@@ -309,12 +324,9 @@ impl Engine {
             if self.dups.routes.len() >= MAX_ROUTES {
                 self.stats.babel_routes_limit += 1;
             } else {
-                self.dups
-                    .by_addr
-                    .get_or_default(addr)
-                    .insert(route.token.clone());
+                self.dups.by_addr.get_or_default(addr).insert(key);
                 self.dups.routes.insert(
-                    route.token,
+                    key,
                     Learned {
                         addr,
                         source: route.source,
@@ -331,10 +343,10 @@ impl Engine {
     }
 
     /// Removes a route from R; the destination it had, if it was there.
-    fn forget_route(&mut self, token: &str) -> Option<Ipv6Addr> {
-        let learned = self.dups.routes.remove(token)?;
+    fn forget_route(&mut self, key: &RouteKey) -> Option<Ipv6Addr> {
+        let learned = self.dups.routes.remove(key)?;
         if let Some(tokens) = self.dups.by_addr.get_mut(&learned.addr) {
-            tokens.remove(token);
+            tokens.remove(key);
             if tokens.is_empty() {
                 self.dups.by_addr.remove(&learned.addr);
             }
@@ -343,9 +355,9 @@ impl Engine {
     }
 
     /// Other router-ids announcing `addr` with a source this node exports it with.
-    fn duplicate_ids(&self, addr: &Ipv6Addr) -> BTreeSet<RouterId> {
+    fn duplicate_ids(&self, addr: &Ipv6Addr) -> SlotSet<RouterId> {
         let (Some(my_id), Some(sources)) = (self.dups.my_id, self.dups.xroutes.get(addr)) else {
-            return BTreeSet::new();
+            return SlotSet::new();
         };
         self.dups
             .by_addr
@@ -832,5 +844,29 @@ impl Engine {
             }
         }
         self.reschedule_duplicate_record(mac);
+    }
+}
+
+#[cfg(test)]
+mod route_key_tests {
+    use super::route_key;
+
+    #[test]
+    fn tokens_keep_apart_by_digits_and_length() {
+        let tokens = [
+            "0",
+            "00",
+            "1",
+            "01",
+            "10",
+            "5581f2a0",
+            "5581f2a1",
+            "ffffffffffffffffffffffffffffffff",
+        ];
+        for a in tokens {
+            for b in tokens {
+                assert_eq!(a == b, route_key(a) == route_key(b), "{a} {b}");
+            }
+        }
     }
 }

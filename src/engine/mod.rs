@@ -40,7 +40,7 @@ use handover::Retransmission;
 use rng::Rng;
 use seek::Seek;
 use stats::Stats;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv6Addr};
 use timers::Timers;
 
@@ -140,7 +140,7 @@ pub struct Engine {
     kernel_entry: Option<(u32, IpAddr, MacAddr)>,
     /// Client interfaces (`-i`, `-b`) that vanished, by name, with their last index: the
     /// clients on them move to the interface that takes the name next.
-    vanished_client_links: BTreeMap<String, u32>,
+    vanished_client_links: SlotMap<[u8; 16], u32>,
     stats: Stats,
     log_limiter: stats::LogLimiter,
     /// Keys, allow-list and replay cache with `--key-file`; `None` without.
@@ -567,7 +567,8 @@ impl Engine {
         if self.is_client_side(ifindex) {
             let name = self.ifname(ifindex).to_string();
             log::info!("client interface {name} ({ifindex}) is gone");
-            self.vanished_client_links.insert(name, ifindex);
+            self.vanished_client_links
+                .insert(ifname_key(&name), ifindex);
         }
         self.links.remove(&ifindex);
     }
@@ -780,6 +781,16 @@ impl crate::slot_map::SlotKey for TimerKey {
             TimerKey::Reconcile => 12,
         };
     }
+}
+
+/// An interface name as a map key: Linux names are at most 15 bytes and hold no NUL, so the
+/// zero-padded bytes tell names apart and sort as the names do.
+fn ifname_key(name: &str) -> [u8; 16] {
+    let mut key = [0; 16];
+    for (slot, byte) in key.iter_mut().zip(name.bytes()) {
+        *slot = byte;
+    }
+    key
 }
 
 #[cfg(test)]

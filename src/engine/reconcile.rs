@@ -33,7 +33,7 @@ use crate::engine::output::{HostRoute, ROUTE_PROTOCOL};
 use crate::slot_map::{SlotKey, SlotMap, SlotSet};
 use crate::time::{Duration, jittered};
 use crate::wire::MacAddr;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// How often the kernel is re-read when nothing else asks for it (±25 %).
@@ -316,7 +316,7 @@ impl Engine {
             .filter(|r| self.installed_routes.get(&r.dst) != Some(r))
             .copied()
             .collect();
-        let mut adopted: BTreeSet<Ipv6Addr> = BTreeSet::new();
+        let mut adopted: SlotSet<Ipv6Addr> = SlotSet::new();
         for route in leftovers {
             let addr = self.to_internal(route.dst);
             let mac = self

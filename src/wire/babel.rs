@@ -303,6 +303,13 @@ impl crate::slot_map::SlotKey for Prefix {
     }
 }
 
+impl crate::slot_map::SlotKey for RouterId {
+    const WIDTH: usize = 8;
+    fn write(&self, out: &mut [u8]) {
+        self.0.write(out);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -731,53 +731,24 @@ impl Engine {
 impl crate::slot_map::SlotKey for TimerKey {
     const WIDTH: usize = 18;
     fn write(&self, out: &mut [u8]) {
+        fn keyed(out: &mut [u8], variant: u8, key: &impl crate::slot_map::SlotKey) -> u8 {
+            key.write(out);
+            variant
+        }
         let (variant, rest) = out.split_at_mut(1);
         variant[0] = match self {
-            TimerKey::Client(mac) => {
-                mac.write(rest);
-                0
-            }
-            TimerKey::Claim(mac) => {
-                mac.write(rest);
-                1
-            }
-            TimerKey::ClaimWindow(mac) => {
-                mac.write(rest);
-                2
-            }
-            TimerKey::Info(mac) => {
-                mac.write(rest);
-                3
-            }
-            TimerKey::OldClient(mac) => {
-                mac.write(rest);
-                4
-            }
-            TimerKey::Seek(addr) => {
-                addr.write(rest);
-                5
-            }
-            TimerKey::Dad(addr) => {
-                addr.write(rest);
-                6
-            }
-            TimerKey::FlapHold(mac) => {
-                mac.write(rest);
-                7
-            }
-            TimerKey::Demoted(addr) => {
-                addr.write(rest);
-                8
-            }
+            TimerKey::Client(mac) => keyed(rest, 0, mac),
+            TimerKey::Claim(mac) => keyed(rest, 1, mac),
+            TimerKey::ClaimWindow(mac) => keyed(rest, 2, mac),
+            TimerKey::Info(mac) => keyed(rest, 3, mac),
+            TimerKey::OldClient(mac) => keyed(rest, 4, mac),
+            TimerKey::Seek(addr) => keyed(rest, 5, addr),
+            TimerKey::Dad(addr) => keyed(rest, 6, addr),
+            TimerKey::FlapHold(mac) => keyed(rest, 7, mac),
+            TimerKey::Demoted(addr) => keyed(rest, 8, addr),
             TimerKey::DupCache => 9,
-            TimerKey::Duplicate(addr) => {
-                addr.write(rest);
-                10
-            }
-            TimerKey::DuplicateMac(mac) => {
-                mac.write(rest);
-                11
-            }
+            TimerKey::Duplicate(addr) => keyed(rest, 10, addr),
+            TimerKey::DuplicateMac(mac) => keyed(rest, 11, mac),
             TimerKey::Reconcile => 12,
         };
     }

@@ -238,7 +238,7 @@ impl Driver {
             client_side: None,
             control,
             conns: Default::default(),
-            tokens: SlotMap::new(),
+            tokens: Default::default(),
             next_token: FIRST_DYNAMIC,
             next_conn: 0,
             reinject: VecDeque::new(),

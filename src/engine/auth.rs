@@ -53,15 +53,9 @@ impl Auth {
         if keys.is_empty() {
             return None;
         }
-        // Inserted one by one: collecting into a set would sort, and bring 3 KB of sorting
-        // code into the binary for a list of a few addresses.
-        let mut listed = SlotSet::new();
-        for addr in accept_unsigned {
-            listed.insert(*addr);
-        }
         Some(Auth {
             keys: keys.to_vec(),
-            accept_unsigned: listed,
+            accept_unsigned: accept_unsigned.iter().copied().collect(),
             replay: ReplayCache::default(),
         })
     }

@@ -36,15 +36,20 @@ pub fn format_line(level: Level, message: &std::fmt::Arguments<'_>) -> String {
         Level::Debug => "debug: ",
         Level::Trace => "trace: ",
     };
-    let text = message.to_string();
-    let mut line = String::with_capacity(prefix.len() + text.len() + 1);
-    line.push_str(prefix);
-    for c in text.chars() {
-        if c.is_control() {
-            line.extend(c.escape_default());
-        } else {
-            line.push(c);
+    let mut line = String::from(prefix);
+    // Writing to a String cannot fail.
+    let _ = std::fmt::Write::write_fmt(&mut line, *message);
+    // Control bytes are rare: one allocation for the usual line, a second only to escape.
+    if line.contains(char::is_control) {
+        let mut escaped = String::with_capacity(line.len() + 8);
+        for c in line.chars() {
+            if c.is_control() {
+                escaped.extend(c.escape_default());
+            } else {
+                escaped.push(c);
+            }
         }
+        line = escaped;
     }
     line.push('\n');
     line

@@ -29,7 +29,6 @@ use mio::{Events, Interest, Poll, Token};
 use nix::sys::signal::Signal;
 use std::collections::VecDeque;
 use std::io;
-use std::net::Ipv6Addr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::Path;
 
@@ -45,6 +44,7 @@ const SNOOP_NS: Token = Token(8);
 const SNOOP_ARP: Token = Token(9);
 const NDP: Token = Token(10);
 const BABEL: Token = Token(11);
+const NODE_CLIENTS: Token = Token(12);
 /// Tokens from here on are handed out to sockets that come and go.
 const FIRST_DYNAMIC: usize = 64;
 
@@ -62,7 +62,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 #[derive(Clone, Copy, Debug)]
 enum Dynamic {
     Mesh(u32),
-    NodeClient(Ipv6Addr),
     Conn(ConnId),
 }
 
@@ -97,7 +96,7 @@ pub struct Driver {
     tun: Tun,
     node: IntercomSocket,
     mesh: SlotMap<u32, (Token, IntercomSocket)>,
-    node_clients: SlotMap<Ipv6Addr, (Token, IntercomSocket)>,
+    node_clients: IntercomSocket,
     client_side: Option<ClientSide>,
     control: Option<ControlServer>,
     conns: SlotMap<ConnId, ControlConn>,
@@ -146,6 +145,7 @@ impl Driver {
     fn start(cfg: Config) -> Result<Driver, Error> {
         let signals = Signals::install()?;
         let node = IntercomSocket::node(cfg.node_ip)?;
+        let node_clients = IntercomSocket::node_clients()?;
         let control = match &cfg.control_socket {
             Some(path) => Some(ControlServer::bind(Path::new(path))?),
             None => None,
@@ -176,6 +176,7 @@ impl Driver {
         }
         register(&poll, &tun, TUN, Interest::READABLE)?;
         register(&poll, &node, NODE, Interest::READABLE)?;
+        register(&poll, &node_clients, NODE_CLIENTS, Interest::READABLE)?;
         let mut control = control;
         if let Some(server) = control.as_mut() {
             poll.registry()
@@ -234,7 +235,7 @@ impl Driver {
             tun,
             node,
             mesh: Default::default(),
-            node_clients: Default::default(),
+            node_clients,
             client_side: None,
             control,
             conns: Default::default(),
@@ -320,6 +321,11 @@ impl Driver {
                     log::warn!("intercom socket of the node IP: {e}");
                 }
             }
+            NODE_CLIENTS => {
+                if let Err(e) = self.node_clients.read(&mut inputs) {
+                    log::warn!("intercom socket of the node-client IPs: {e}");
+                }
+            }
             CONTROL => self.accept_control(),
             BABEL => {
                 if let Some(babel) = &mut self.babel {
@@ -337,13 +343,6 @@ impl Driver {
                     if let Some((_, socket)) = self.mesh.get(&ifindex) {
                         if let Err(e) = socket.read(&mut inputs) {
                             log::warn!("intercom socket on ifindex {ifindex}: {e}");
-                        }
-                    }
-                }
-                Some(Dynamic::NodeClient(addr)) => {
-                    if let Some((_, socket)) = self.node_clients.get(&addr) {
-                        if let Err(e) = socket.read(&mut inputs) {
-                            log::warn!("intercom socket of {addr}: {e}");
                         }
                     }
                 }
@@ -464,16 +463,6 @@ impl Driver {
     }
 
     fn kernel_op(&mut self, op: KernelOp) {
-        match &op {
-            KernelOp::AddNodeClientIp(addr) => self.open_node_client_socket(*addr),
-            KernelOp::DelNodeClientIp(addr) => {
-                if let Some((token, socket)) = self.node_clients.remove(addr) {
-                    deregister(&self.poll, &socket);
-                    self.tokens.remove(&token);
-                }
-            }
-            _ => {}
-        }
         let mut answered = Vec::new();
         self.rtnl.submit(op, &mut answered);
         self.backlog.extend(answered);
@@ -485,24 +474,6 @@ impl Driver {
         self.rtnl.flush(&mut answered);
         for input in answered {
             self.feed(input);
-        }
-    }
-
-    fn open_node_client_socket(&mut self, addr: Ipv6Addr) {
-        if self.node_clients.contains_key(&addr) {
-            return;
-        }
-        match IntercomSocket::node_client(addr) {
-            Ok(socket) => {
-                let token = self.dynamic_token(Dynamic::NodeClient(addr));
-                if register(&self.poll, &socket, token, Interest::READABLE).is_ok() {
-                    self.node_clients.insert(addr, (token, socket));
-                } else {
-                    self.tokens.remove(&token);
-                }
-            }
-            // CLAIMs to this address can still not be received: say so, keep serving.
-            Err(e) => log::warn!("{e}"),
         }
     }
 
@@ -622,9 +593,8 @@ impl Driver {
         }
         log::info!("counters: {}", self.engine.stats().to_json());
         log::info!(
-            "sockets: {} mesh, {} node-client, {} control connections; {} snooped frames dropped",
+            "sockets: {} mesh, {} control connections; {} snooped frames dropped",
             self.mesh.len(),
-            self.node_clients.len(),
             self.conns.len(),
             self.counters.frames_dropped
         );

@@ -32,7 +32,7 @@ bench_cargo simulation --out "$BENCH_OUT" "$@" >"$table"
 {
   echo "## Simulation at scale"
   echo
-  echo "command: \`scripts/bench/simulation.sh$(printf ' %s' "$@")\`; l3roamd $(git describe --always --dirty 2>/dev/null || echo '(no git)'), cargo bench (release profile)"
+  echo "command: \`scripts/bench/simulation.sh${*:+ $*}\`; l3roamd $(git describe --always --dirty 2>/dev/null || echo '(no git)'), cargo bench (release profile)"
   echo "tools: $(rustc --version), $(gnuplot --version 2>/dev/null || echo 'no gnuplot'); $(uname -sr), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1))"
   echo
   cat "$table"

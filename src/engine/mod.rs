@@ -386,6 +386,12 @@ impl Engine {
             .unwrap_or_default()
     }
 
+    /// Whether the client is in this node's table: what [`Engine::client_macs`] lists,
+    /// without building the list.
+    pub fn serves(&self, mac: &MacAddr) -> bool {
+        self.clients.contains_key(mac)
+    }
+
     /// Whether this node holds the client's node-client IP.
     pub fn holds_node_client_ip(&self, mac: &MacAddr) -> bool {
         self.node_client_ips

@@ -42,6 +42,9 @@ pub struct Params {
     /// Every node's `--key-file` keys; none: the unauthenticated intercom. The engines' wall
     /// clocks all start at 0 with the virtual clock, so they agree.
     pub keys: Vec<l3roamd::wire::auth::Key>,
+    /// The IPv4 client prefix beside 2001:db8:1::/64: a /24 holds a few clients, a mesh of
+    /// thousands needs more.
+    pub ipv4_prefix: IpPrefix,
 }
 
 impl Default for Params {
@@ -56,6 +59,7 @@ impl Default for Params {
             nud_probe: Duration::from_secs(3),
             nud_gc: Duration::from_secs(60),
             keys: Vec::new(),
+            ipv4_prefix: IpPrefix::parse("198.51.100.0/24").unwrap().prefix,
         }
     }
 }
@@ -112,10 +116,13 @@ pub struct SimClient {
 #[derive(Clone, Debug)]
 enum Event {
     Input(usize, Input),
-    /// A route announcement of `owner` for `addr` became visible at `viewer`.
+    /// A route announcement of `owner` for `addr` became visible at every node `hops` away:
+    /// one event per ring of equally distant nodes, not one per node, so that a mesh of
+    /// thousands does not queue thousands of events per route.
     RouteVisible {
-        viewer: usize,
+        owner: usize,
         addr: Ipv6Addr,
+        hops: u32,
     },
     /// The client talks to its node: the kernel confirms its neighbour entries.
     ClientTalks {
@@ -152,6 +159,9 @@ pub struct Sent {
     pub kind: Option<MessageType>,
     /// As the node sent it: forwarding is judged by the ttl byte and the bytes around it.
     pub bytes: Vec<u8>,
+    /// Link-level transmissions it costs before loss: one per hop of a unicast's path (none
+    /// to the node itself), one copy per neighbour for multicast.
+    pub transmissions: u32,
 }
 
 /// One NS or ARP request a node put on its client interface.
@@ -171,9 +181,21 @@ pub struct Mesh {
     rng: Rng,
     queue: BTreeMap<(Instant, u64), Event>,
     seq: u64,
-    /// (owner, addr) -> announcement intervals [start, end).
-    announcements: BTreeMap<(usize, Ipv6Addr), Vec<Announced>>,
-    hops: Vec<Vec<u32>>,
+    /// addr -> owner -> announcement intervals [start, end): by address first, so that who
+    /// routes an address is found without a walk over every node.
+    announcements: BTreeMap<Ipv6Addr, BTreeMap<usize, Vec<Announced>>>,
+    pub hops: Vec<Vec<u32>>,
+    /// Per node, the other nodes by distance: `rings[n][h]` are the nodes `h` hops from `n`.
+    rings: Vec<Vec<Vec<usize>>>,
+    /// Each node's next engine deadline as last read, and the same as one ordered index, so
+    /// that the next timer of the mesh is not a walk over every engine.
+    deadlines: Vec<Option<Instant>>,
+    timer_index: BTreeSet<(Instant, usize)>,
+    /// Clients by MAC and by address, in index order: who answers a probe or a solicitation.
+    clients_by_mac: BTreeMap<MacAddr, Vec<usize>>,
+    clients_by_addr: BTreeMap<Ipv6Addr, Vec<usize>>,
+    /// When set, the time spent inside the engines' `handle_input` and `handle_timeout`.
+    pub profile: Option<Profile>,
     pub sent: Vec<Sent>,
     pub solicited: Vec<Solicited>,
     pub reinjected: Vec<(usize, Vec<u8>)>,
@@ -189,6 +211,116 @@ pub struct Mesh {
     trace: bool,
 }
 
+/// Node `i`'s engine as the mesh starts it: its links reported, the first dump done (a fresh
+/// node: the kernel holds nothing of ours), its first outputs drained.
+pub fn node_engine(i: usize, params: &Params, seed: u64) -> Engine {
+    let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
+    let mut cfg = Config::new(node_ip(i), vec![prefix]);
+    cfg.client_if = Some("local-node".into());
+    cfg.mesh_ifs = vec!["mesh0".into()];
+    cfg.keys = params.keys.clone();
+    cfg.client_prefixes.push(params.ipv4_prefix);
+    let mut engine = Engine::with_seed(
+        cfg,
+        seed.wrapping_mul(1000).wrapping_add(i as u64),
+        Instant::ZERO,
+    );
+    for link in [
+        Link {
+            ifindex: MESH_IF,
+            name: "mesh0".into(),
+            up: true,
+            mac: None,
+            master: None,
+        },
+        Link {
+            ifindex: CLIENT_IF,
+            name: "local-node".into(),
+            up: true,
+            mac: Some(NODE_MAC),
+            master: None,
+        },
+        Link {
+            ifindex: LOOPBACK_IF,
+            name: "lo".into(),
+            up: true,
+            mac: None,
+            master: None,
+        },
+    ] {
+        engine.handle_input(Instant::ZERO, Input::Link(link));
+    }
+    engine.handle_input(Instant::ZERO, Input::DumpDone);
+    while engine.poll_output().is_some() {}
+    engine
+}
+
+/// What the engines were handed, by kind, for [`Profile`].
+pub const EVENT_KINDS: [&str; 16] = [
+    "timeout",
+    "intercom SEEK",
+    "intercom CLAIM",
+    "intercom INFO",
+    "intercom ACK",
+    "intercom other",
+    "route (babeld)",
+    "neighbour",
+    "kernel result",
+    "route lookup",
+    "station",
+    "snooped NA/NS/ARP",
+    "tun packet",
+    "send failed",
+    "address/link/dump",
+    "other",
+];
+pub const TIMEOUT_KIND: usize = 0;
+
+/// The index into [`EVENT_KINDS`] of an input.
+pub fn event_kind(input: &Input) -> usize {
+    match input {
+        Input::Intercom(datagram) => {
+            match intercom::Packet::new_checked(&datagram.bytes[..]).map(|p| p.msg_type()) {
+                Ok(Ok(MessageType::Seek)) => 1,
+                Ok(Ok(MessageType::Claim)) => 2,
+                Ok(Ok(MessageType::Info)) => 3,
+                Ok(Ok(MessageType::Ack)) => 4,
+                _ => 5,
+            }
+        }
+        Input::Route(_) => 6,
+        Input::Neighbour(_) => 7,
+        Input::KernelResult { .. } => 8,
+        Input::RouteLookup { .. } => 9,
+        Input::Station { .. } | Input::Fdb { .. } => 10,
+        Input::Snooped(_) => 11,
+        Input::TunPacket(_) => 12,
+        Input::IntercomSendFailed { .. } => 13,
+        Input::Address(_)
+        | Input::Link(_)
+        | Input::LinkGone { .. }
+        | Input::DumpStarted
+        | Input::DumpDone
+        | Input::NetlinkOverrun => 14,
+        _ => 15,
+    }
+}
+
+/// Wall-clock time spent inside the engines, by [`EVENT_KINDS`]: what the daemon's own
+/// protocol work costs, apart from the simulator around it.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    pub count: [u64; EVENT_KINDS.len()],
+    pub nanos: [u64; EVENT_KINDS.len()],
+}
+
+impl Profile {
+    fn add(&mut self, kind: usize, took: std::time::Duration) {
+        self.count[kind] += 1;
+        self.nanos[kind] += took.as_nanos() as u64;
+    }
+}
+
 pub fn node_ip(i: usize) -> Ipv6Addr {
     Ipv6Addr::new(0xfd00, 0x5523, 0, 0, 0, 0, 0, i as u16 + 1)
 }
@@ -202,60 +334,32 @@ impl Mesh {
     pub fn new(n: usize, links: &[(usize, usize)], params: Params, seed: u64) -> Mesh {
         let prefix = IpPrefix::parse("2001:db8:1::/64").unwrap().prefix;
         let mut nodes: Vec<Node> = (0..n)
-            .map(|i| {
-                let mut cfg = Config::new(node_ip(i), vec![prefix]);
-                cfg.client_if = Some("local-node".into());
-                cfg.mesh_ifs = vec!["mesh0".into()];
-                cfg.keys = params.keys.clone();
-                cfg.client_prefixes
-                    .push(IpPrefix::parse("198.51.100.0/24").unwrap().prefix);
-                let mut engine = Engine::with_seed(
-                    cfg,
-                    seed.wrapping_mul(1000).wrapping_add(i as u64),
-                    Instant::ZERO,
-                );
-                for link in [
-                    Link {
-                        ifindex: MESH_IF,
-                        name: "mesh0".into(),
-                        up: true,
-                        mac: None,
-                        master: None,
-                    },
-                    Link {
-                        ifindex: CLIENT_IF,
-                        name: "local-node".into(),
-                        up: true,
-                        mac: Some(NODE_MAC),
-                        master: None,
-                    },
-                    Link {
-                        ifindex: LOOPBACK_IF,
-                        name: "lo".into(),
-                        up: true,
-                        mac: None,
-                        master: None,
-                    },
-                ] {
-                    engine.handle_input(Instant::ZERO, Input::Link(link));
-                }
-                // A fresh node: the kernel holds nothing of ours.
-                engine.handle_input(Instant::ZERO, Input::DumpDone);
-                while engine.poll_output().is_some() {}
-                Node {
-                    name: format!("node{i}"),
-                    ip: node_ip(i),
-                    engine,
-                    kernel: FakeKernel::default(),
-                    neighbours: Vec::new(),
-                }
+            .map(|i| Node {
+                name: format!("node{i}"),
+                ip: node_ip(i),
+                engine: node_engine(i, &params, seed),
+                kernel: FakeKernel::default(),
+                neighbours: Vec::new(),
             })
             .collect();
         for &(a, b) in links {
             nodes[a].neighbours.push(b);
             nodes[b].neighbours.push(a);
         }
-        let hops = (0..n).map(|from| bfs(&nodes, from)).collect();
+        let hops: Vec<Vec<u32>> = (0..n).map(|from| bfs(&nodes, from)).collect();
+        let rings = hops
+            .iter()
+            .map(|dist| {
+                let far = dist.iter().filter(|&&d| d != u32::MAX).max().copied();
+                let mut rings = vec![Vec::new(); far.map_or(0, |d| d as usize + 1)];
+                for (node, &d) in dist.iter().enumerate() {
+                    if d != u32::MAX {
+                        rings[d as usize].push(node);
+                    }
+                }
+                rings
+            })
+            .collect();
         let mut mesh = Mesh {
             now: Instant::ZERO,
             nodes,
@@ -266,6 +370,12 @@ impl Mesh {
             seq: 0,
             announcements: BTreeMap::new(),
             hops,
+            rings,
+            deadlines: vec![None; n],
+            timer_index: BTreeSet::new(),
+            clients_by_mac: BTreeMap::new(),
+            clients_by_addr: BTreeMap::new(),
+            profile: None,
             sent: Vec::new(),
             solicited: Vec::new(),
             reinjected: Vec::new(),
@@ -281,7 +391,9 @@ impl Mesh {
         for i in 0..n {
             let ip = mesh.nodes[i].ip;
             mesh.announcements
-                .insert((i, ip), vec![(Instant::ZERO, None)]);
+                .entry(ip)
+                .or_default()
+                .insert(i, vec![(Instant::ZERO, None)]);
         }
         mesh.trace = std::env::var("SIM_TRACE").is_ok();
         mesh.schedule(Duration::from_secs(1), Event::NudSweep);
@@ -295,6 +407,14 @@ impl Mesh {
     }
 
     pub fn add_client(&mut self, mac: MacAddr, addrs: Vec<Ipv6Addr>) -> usize {
+        let index = self.clients.len();
+        self.clients_by_mac.entry(mac).or_default().push(index);
+        for addr in &addrs {
+            let owners = self.clients_by_addr.entry(*addr).or_default();
+            if owners.last() != Some(&index) {
+                owners.push(index);
+            }
+        }
         self.clients.push(SimClient {
             mac,
             addrs,
@@ -336,14 +456,23 @@ impl Mesh {
         self.clients[client].at = Some(node);
     }
 
+    /// The client is on `node` and answers NS and ARP, but talks of its own accord only
+    /// after `quiet` (a phone asleep in a pocket), then as usual.
+    pub fn attach_quiet(&mut self, client: usize, node: usize, quiet: Duration) {
+        self.clients[client].at = Some(node);
+        self.clients[client].talks = 0;
+        self.schedule(quiet, Event::ClientTalks { client, node });
+    }
+
     /// The node crashes: it stops answering, and the mesh forgets its routes.
     pub fn kill(&mut self, node: usize) {
         self.dead[node] = true;
+        self.refresh_deadline(node);
         let owned: Vec<Ipv6Addr> = self
             .announcements
-            .keys()
-            .filter(|(owner, _)| *owner == node)
-            .map(|(_, addr)| *addr)
+            .iter()
+            .filter(|(_, owners)| owners.contains_key(&node))
+            .map(|(addr, _)| *addr)
             .collect();
         for addr in owned {
             self.withdraw(node, addr);
@@ -388,15 +517,20 @@ impl Mesh {
     // ----- routing view -----
 
     fn announce(&mut self, owner: usize, addr: Ipv6Addr) {
-        let intervals = self.announcements.entry((owner, addr)).or_default();
+        let intervals = self
+            .announcements
+            .entry(addr)
+            .or_default()
+            .entry(owner)
+            .or_default();
         if intervals.last().is_some_and(|(_, end)| end.is_none()) {
             return;
         }
         intervals.push((self.now, None));
-        for viewer in 0..self.nodes.len() {
-            if viewer != owner {
-                let delay = self.route_delay(owner, viewer);
-                self.schedule(delay, Event::RouteVisible { viewer, addr });
+        for hops in 1..self.rings[owner].len() as u32 {
+            if !self.rings[owner][hops as usize].is_empty() {
+                let delay = self.params.routing_delay * hops;
+                self.schedule(delay, Event::RouteVisible { owner, addr, hops });
             }
         }
     }
@@ -404,7 +538,8 @@ impl Mesh {
     fn withdraw(&mut self, owner: usize, addr: Ipv6Addr) {
         if let Some(last) = self
             .announcements
-            .get_mut(&(owner, addr))
+            .get_mut(&addr)
+            .and_then(|owners| owners.get_mut(&owner))
             .and_then(|v| v.last_mut())
         {
             if last.1.is_none() {
@@ -419,19 +554,19 @@ impl Mesh {
 
     /// Which nodes `viewer` currently believes announce `addr`, nearest first.
     pub fn owners_seen_by(&self, viewer: usize, addr: &Ipv6Addr) -> Vec<usize> {
-        let mut owners: Vec<usize> = (0..self.nodes.len())
-            .filter(|&owner| owner != viewer)
-            .filter(|&owner| {
+        let Some(announced) = self.announcements.get(addr) else {
+            return Vec::new();
+        };
+        let mut owners: Vec<usize> = announced
+            .iter()
+            .filter(|&(&owner, _)| owner != viewer)
+            .filter(|&(&owner, intervals)| {
                 let delay = self.route_delay(owner, viewer);
-                self.announcements
-                    .get(&(owner, *addr))
-                    .is_some_and(|intervals| {
-                        intervals.iter().any(|(start, end)| {
-                            *start + delay <= self.now
-                                && end.is_none_or(|end| end + delay > self.now)
-                        })
-                    })
+                intervals.iter().any(|(start, end)| {
+                    *start + delay <= self.now && end.is_none_or(|end| end + delay > self.now)
+                })
             })
+            .map(|(&owner, _)| owner)
             .collect();
         owners.sort_by_key(|&o| (self.hops[viewer][o], o));
         owners
@@ -443,17 +578,34 @@ impl Mesh {
 
     // ----- running -----
 
+    /// Re-reads a node's next engine deadline into the timer index: after every call into
+    /// its engine.
+    fn refresh_deadline(&mut self, node: usize) {
+        let next = if self.dead[node] {
+            None
+        } else {
+            self.nodes[node].engine.poll_timeout()
+        };
+        let old = std::mem::replace(&mut self.deadlines[node], next);
+        if old != next {
+            if let Some(at) = old {
+                self.timer_index.remove(&(at, node));
+            }
+            if let Some(at) = next {
+                self.timer_index.insert((at, node));
+            }
+        }
+    }
+
     /// Runs until virtual time `until`, checking `check` after every step.
     pub fn run_until(&mut self, until: Instant, check: &mut dyn FnMut(&Mesh)) {
+        // A caller may have fed an engine directly, or killed a node, since the last run.
+        for node in 0..self.nodes.len() {
+            self.refresh_deadline(node);
+        }
         loop {
             let next_event = self.queue.keys().next().map(|(at, _)| *at);
-            let next_timer = self
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !self.dead[*i])
-                .filter_map(|(_, n)| n.engine.poll_timeout())
-                .min();
+            let next_timer = self.timer_index.first().map(|(at, _)| *at);
             let next = match (next_event, next_timer) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => match a.or(b) {
@@ -470,16 +622,15 @@ impl Mesh {
                 let event = self.queue.remove(&key).unwrap();
                 self.dispatch(event);
             } else {
-                for i in 0..self.nodes.len() {
-                    if !self.dead[i]
-                        && self.nodes[i]
-                            .engine
-                            .poll_timeout()
-                            .is_some_and(|t| t <= next)
-                    {
-                        self.nodes[i].engine.handle_timeout(next);
-                        self.drain(i);
-                    }
+                // Every due node in index order; a node's timeout only queues events, so it
+                // cannot make another node due.
+                let due: Vec<usize> = self
+                    .timer_index
+                    .range(..=(next, usize::MAX))
+                    .map(|&(_, node)| node)
+                    .collect();
+                for node in due {
+                    self.timeout(node, next);
                 }
             }
             self.steps += 1;
@@ -493,13 +644,37 @@ impl Mesh {
         self.run_until(until, check);
     }
 
+    fn timeout(&mut self, node: usize, now: Instant) {
+        let engine = &mut self.nodes[node].engine;
+        match &mut self.profile {
+            Some(profile) => {
+                let started = std::time::Instant::now();
+                engine.handle_timeout(now);
+                profile.add(TIMEOUT_KIND, started.elapsed());
+            }
+            None => engine.handle_timeout(now),
+        }
+        self.drain(node);
+        self.refresh_deadline(node);
+    }
+
     /// Feeds an input to a node now and processes what it answers.
     pub fn input(&mut self, node: usize, input: Input) {
         if self.dead[node] {
             return;
         }
-        self.nodes[node].engine.handle_input(self.now, input);
+        let engine = &mut self.nodes[node].engine;
+        match &mut self.profile {
+            Some(profile) => {
+                let kind = event_kind(&input);
+                let started = std::time::Instant::now();
+                engine.handle_input(self.now, input);
+                profile.add(kind, started.elapsed());
+            }
+            None => engine.handle_input(self.now, input),
+        }
         self.drain(node);
+        self.refresh_deadline(node);
     }
 
     /// Hands `node` a datagram as if it had arrived by multicast on its mesh interface from
@@ -517,22 +692,28 @@ impl Mesh {
     fn dispatch(&mut self, event: Event) {
         match event {
             Event::Input(node, input) => self.input(node, input),
-            Event::RouteVisible { viewer, addr } => {
-                let dst = self.nodes[viewer].engine_kernel_form(&addr);
+            Event::RouteVisible { owner, addr, hops } => {
+                let dst = match V4::try_unmap(&addr) {
+                    Some(v4) => IpAddr::V4(v4),
+                    None => IpAddr::V6(addr),
+                };
                 let prefix_len = if dst.is_ipv4() { 32 } else { 128 };
-                self.input(
-                    viewer,
-                    Input::Route(RouteEvent {
-                        dst,
-                        prefix_len,
-                        table: 254,
-                        protocol: 42,
-                        kind: RouteKind::Unicast,
-                        metric: 256,
-                        ifindex: Some(MESH_IF),
-                        deleted: false,
-                    }),
-                );
+                for k in 0..self.rings[owner][hops as usize].len() {
+                    let viewer = self.rings[owner][hops as usize][k];
+                    self.input(
+                        viewer,
+                        Input::Route(RouteEvent {
+                            dst,
+                            prefix_len,
+                            table: 254,
+                            protocol: 42,
+                            kind: RouteKind::Unicast,
+                            metric: 256,
+                            ifindex: Some(MESH_IF),
+                            deleted: false,
+                        }),
+                    );
+                }
             }
             Event::ClientTalks { client, node } => {
                 if !self.clients[client].is_at(node) {
@@ -603,11 +784,11 @@ impl Mesh {
                 .collect();
             let r_now: BTreeSet<(usize, Ipv6Addr)> = self
                 .announcements
-                .keys()
+                .iter()
+                .flat_map(|(addr, owners)| owners.keys().map(|owner| (*owner, *addr)))
                 .filter(|(owner, addr)| {
                     *owner != viewer && self.owners_seen_by(viewer, addr).contains(owner)
                 })
-                .copied()
                 .collect();
             let mut events = Vec::new();
             let old_x = std::mem::replace(&mut babel.reported_x[viewer], x_now.clone());
@@ -683,34 +864,43 @@ impl Mesh {
     /// go REACHABLE -> PROBE -> FAILED -> deleted, with the notifications rtnetlink sends.
     fn nud_sweep(&mut self) {
         let now = self.now;
-        for node in 0..self.nodes.len() {
+        // Who is where, in one walk over the clients rather than one per node.
+        let mut present: Vec<Vec<MacAddr>> = vec![Vec::new(); self.nodes.len()];
+        for c in &self.clients {
+            for &node in c.at.iter().chain(c.also_at.iter()) {
+                present[node].push(c.mac);
+            }
+        }
+        let (reachable, probe, gc) = (
+            self.params.nud_reachable,
+            self.params.nud_probe,
+            self.params.nud_gc,
+        );
+        for (node, present) in present.iter_mut().enumerate() {
+            if self.nodes[node].kernel.neighbours.is_empty() {
+                continue;
+            }
+            present.sort_unstable();
             let mut events = Vec::new();
-            let present: BTreeSet<MacAddr> = self
-                .clients
-                .iter()
-                .filter(|c| c.is_at(node))
-                .map(|c| c.mac)
-                .collect();
-            let params = self.params.clone();
             let entries = &mut self.nodes[node].kernel.neighbours;
             let mut gone = Vec::new();
             for (addr, entry) in entries.iter_mut() {
-                if present.contains(&entry.mac) {
+                if present.binary_search(&entry.mac).is_ok() {
                     continue;
                 }
                 let age = now.saturating_since(entry.since);
                 match entry.state {
-                    Nud::Reachable if age >= params.nud_reachable => {
+                    Nud::Reachable if age >= reachable => {
                         entry.state = Nud::Probe;
                         entry.since = now;
                         events.push((*addr, Some(entry.mac), NeighState::Probe, false));
                     }
-                    Nud::Probe if age >= params.nud_probe => {
+                    Nud::Probe if age >= probe => {
                         entry.state = Nud::Failed;
                         entry.since = now;
                         events.push((*addr, None, NeighState::Failed, false));
                     }
-                    Nud::Failed if age >= params.nud_gc => {
+                    Nud::Failed if age >= gc => {
                         gone.push(*addr);
                         events.push((*addr, None, NeighState::Failed, true));
                     }
@@ -817,7 +1007,10 @@ impl Mesh {
                 }
             }
             KernelOp::ProbeNeighbour { addr, mac, .. } => {
-                let present = self.clients.iter().any(|c| c.is_at(node) && c.mac == *mac);
+                let present = self
+                    .clients_by_mac
+                    .get(mac)
+                    .is_some_and(|cs| cs.iter().any(|&c| self.clients[c].is_at(node)));
                 let entry = NeighEntry {
                     mac: *mac,
                     state: if present { Nud::Reachable } else { Nud::Probe },
@@ -933,14 +1126,16 @@ impl Mesh {
             .ok()
             .and_then(|p| p.msg_type().ok());
         // Counted when it goes on the wire: a send the kernel refuses for want of a route is not.
-        let on_wire = Sent {
+        let mut on_wire = Sent {
             at: self.now,
             from,
             kind,
             bytes: bytes.clone(),
+            transmissions: 0,
         };
         match dst {
             Destination::Multicast { .. } => {
+                on_wire.transmissions = self.nodes[from].neighbours.len() as u32;
                 self.sent.push(on_wire);
                 for to in self.nodes[from].neighbours.clone() {
                     self.deliver(from, to, intercom::GROUP, MESH_IF, bytes.clone(), 1);
@@ -954,8 +1149,9 @@ impl Mesh {
                 }
                 match self.owners_seen_by(from, &addr).first() {
                     Some(&to) => {
-                        self.sent.push(on_wire);
                         let hops = self.hops[from][to];
+                        on_wire.transmissions = hops;
+                        self.sent.push(on_wire);
                         self.deliver(from, to, addr, MESH_IF, bytes, hops);
                     }
                     None => {
@@ -1023,13 +1219,14 @@ impl Mesh {
             node,
             target,
         });
-        let Some(client) = self
-            .clients
-            .iter_mut()
-            .find(|c| c.is_at(node) && c.addrs.contains(&target))
+        let Some(index) = self
+            .clients_by_addr
+            .get(&target)
+            .and_then(|cs| cs.iter().copied().find(|&c| self.clients[c].is_at(node)))
         else {
             return;
         };
+        let client = &mut self.clients[index];
         client.revealed.insert(target);
         let mac = client.mac;
         let frame = if answer {
@@ -1059,7 +1256,7 @@ impl Mesh {
     pub fn serving(&self, client: usize) -> Vec<usize> {
         let mac = self.clients[client].mac;
         (0..self.nodes.len())
-            .filter(|&n| !self.dead[n] && self.nodes[n].engine.client_macs().contains(&mac))
+            .filter(|&n| !self.dead[n] && self.nodes[n].engine.serves(&mac))
             .collect()
     }
 
@@ -1079,8 +1276,22 @@ impl Mesh {
     /// Whether `node` alone serves the client completely: every address the client has used
     /// active with its route, the node-client IP held, and no other node routing any of them.
     pub fn served_only_by(&self, client: usize, node: usize) -> bool {
+        let all: Vec<usize> = (0..self.nodes.len()).collect();
+        self.served_only_by_among(client, node, &all)
+    }
+
+    /// [`Mesh::served_only_by`] with only `others` searched for a route, table entry or
+    /// node-client IP left behind: in a large mesh, the nodes the client has been on, the
+    /// only ones that can have learned it.
+    pub fn served_only_by_among(&self, client: usize, node: usize, others: &[usize]) -> bool {
         let c = &self.clients[client];
         let n = &self.nodes[node];
+        let routes = |n: &Node| {
+            c.addrs.iter().any(|a| {
+                let dst = n.engine_kernel_form(a);
+                n.kernel.routes.iter().any(|r| r.dst == dst)
+            })
+        };
         let complete = c.revealed.iter().all(|a| {
             let dst = n.engine_kernel_form(a);
             n.kernel.routes.iter().any(|r| r.dst == dst)
@@ -1090,11 +1301,17 @@ impl Mesh {
                     .any(|(x, s)| x == a && *s == AddrState::Active)
         });
         complete
+            && !self.dead[node]
             && n.engine.holds_node_client_ip(&c.mac)
-            && self.routing(client) == vec![node]
-            && self.serving(client) == vec![node]
-            && (0..self.nodes.len()).all(|o| {
-                o == node || self.dead[o] || !self.nodes[o].engine.holds_node_client_ip(&c.mac)
+            && routes(n)
+            && n.engine.serves(&c.mac)
+            && others.iter().all(|&o| {
+                let other = &self.nodes[o];
+                o == node
+                    || self.dead[o]
+                    || !(routes(other)
+                        || other.engine.serves(&c.mac)
+                        || other.engine.holds_node_client_ip(&c.mac))
             })
     }
 

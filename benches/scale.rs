@@ -116,6 +116,7 @@ fn usage_exit(why: &str) -> ! {
 /// Waits until `done` holds for the monitor's replayed counts; the moment it first held.
 fn wait_for(
     monitor: &Monitor,
+    from: Instant,
     bound: Duration,
     what: &str,
     done: impl Fn(&router::Replay) -> bool,
@@ -124,7 +125,7 @@ fn wait_for(
     let mut said = Instant::now();
     loop {
         let events = monitor.events();
-        if let Some(at) = first_when(&events, &done) {
+        if let Some(at) = first_when(&events, from, &done) {
             return Some(at);
         }
         if start.elapsed() > bound {
@@ -207,10 +208,10 @@ fn main() {
     );
     let t0 = arrival.entries_at[0];
     let bound = options.spread + Duration::from_secs(60);
-    let routes_in = wait_for(&monitor, bound, "every route", |r| {
+    let routes_in = wait_for(&monitor, t0, bound, "every route", |r| {
         r.daemon_routes >= addresses
     });
-    let ncips_in = wait_for(&monitor, bound, "every node-client IP", |r| {
+    let ncips_in = wait_for(&monitor, t0, bound, "every node-client IP", |r| {
         r.node_client_ips >= n
     });
     let arrived = router.settle(Duration::from_secs(1), Duration::from_secs(30));
@@ -266,11 +267,13 @@ fn main() {
         let left = router::leave(&router, &clients, options.spread);
         let l0 = left.entries_at[0];
         let bound = options.spread + REMOVAL_DELAY + RELEASE_HOLD + Duration::from_secs(90);
-        let routes_out = wait_for(&monitor, bound, "no route left", |r| r.daemon_routes == 0);
-        let released_out = wait_for(&monitor, bound, "no demoted route left", |r| {
+        let routes_out = wait_for(&monitor, l0, bound, "no route left", |r| {
+            r.daemon_routes == 0
+        });
+        let released_out = wait_for(&monitor, l0, bound, "no demoted route left", |r| {
             r.daemon_routes == 0 && r.released_routes == 0
         });
-        let ncips_out = wait_for(&monitor, bound, "no node-client IP left", |r| {
+        let ncips_out = wait_for(&monitor, l0, bound, "no node-client IP left", |r| {
             r.node_client_ips == 0
         });
         let after = router.settle(Duration::from_secs(1), Duration::from_secs(30));

@@ -1319,19 +1319,28 @@ pub fn timeline(
     points
 }
 
-/// The first moment `done` holds for the replayed counts, scanning `events` in order.
-pub fn first_when(events: &[(Instant, Seen)], done: impl Fn(&Replay) -> bool) -> Option<Instant> {
+/// The first moment at or after `from` when `done` holds for the counts replayed from the
+/// beginning of `events` (sorted by time).
+pub fn first_when(
+    events: &[(Instant, Seen)],
+    from: Instant,
+    done: impl Fn(&Replay) -> bool,
+) -> Option<Instant> {
     let mut replay = Replay::default();
-    if done(&replay) {
-        return events.first().map(|(at, _)| *at);
-    }
+    let mut checked_from = false;
     for (at, seen) in events {
+        if *at >= from && !checked_from {
+            checked_from = true;
+            if done(&replay) {
+                return Some(from);
+            }
+        }
         replay.apply(seen);
-        if done(&replay) {
+        if *at >= from && done(&replay) {
             return Some(*at);
         }
     }
-    None
+    (!checked_from && done(&replay)).then_some(from)
 }
 
 /// When each key first reached the state `present` says (a route of `protocol` there, or
@@ -1501,8 +1510,23 @@ pub fn self_test() {
         .collect();
     assert_eq!(counts, vec![(0, 0, 0), (1, 0, 1), (0, 1, 1), (0, 0, 0)]);
     assert_eq!(
-        first_when(&events, |r| r.daemon_routes == 1 && r.node_client_ips == 1),
+        first_when(&events, t0, |r| r.daemon_routes == 1
+            && r.node_client_ips == 1),
         Some(t0 + ms(20))
+    );
+    // Counted from the beginning, reported from `from` on: nothing is there before the first
+    // event, but that is not when everything was gone.
+    assert_eq!(
+        first_when(&events, t0 + ms(15), |r| r.daemon_routes == 0),
+        Some(t0 + ms(40))
+    );
+    assert_eq!(
+        first_when(&events, t0 + ms(55), |r| r.node_client_ips == 0),
+        Some(t0 + ms(55))
+    );
+    assert_eq!(
+        first_when(&events, t0 + ms(99), |r| r.released_routes == 0),
+        Some(t0 + ms(99))
     );
     assert_eq!(
         route_times(&events, t0, PROTO_DAEMON, false)[&dst],

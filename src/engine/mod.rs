@@ -25,7 +25,7 @@ pub mod seek;
 pub mod stats;
 pub mod timers;
 
-pub use clients::{AddrState, RELEASE_HOLD};
+pub use clients::{AddrState, PROBE_INTERVAL, PROBE_RETRIES, RELEASE_HOLD, REMOVAL_DELAY};
 pub use input::*;
 pub use output::*;
 

@@ -46,35 +46,46 @@ pub struct PacketSocket {
     ethertype: u16,
 }
 
+/// A packet socket of type `ty` bound to `ethertype` on `ifindex`, `filter` attached first.
+fn open_bound(
+    ty: libc::c_int,
+    ifindex: u32,
+    ethertype: u16,
+    filter: Option<&[libc::sock_filter]>,
+) -> io::Result<OwnedFd> {
+    // Protocol 0 until bind: the socket sees nothing before its filter is in place.
+    let fd = socket(libc::AF_PACKET, ty, 0)?;
+    if let Some(filter) = filter {
+        let program = libc::sock_fprog {
+            len: filter.len() as u16,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        set_option(
+            fd.as_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &program,
+        )?;
+    }
+    let sa = sockaddr_ll(ifindex, ethertype, None);
+    // SAFETY: `sa` is a valid sockaddr_ll and the length passed is its size.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sa as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+        )
+    })?;
+    Ok(fd)
+}
+
 impl PacketSocket {
     fn open(
         ifindex: u32,
         ethertype: u16,
         filter: Option<&[libc::sock_filter]>,
     ) -> io::Result<Self> {
-        // Protocol 0 until bind: the socket sees nothing before its filter is in place.
-        let fd = socket(libc::AF_PACKET, libc::SOCK_DGRAM, 0)?;
-        if let Some(filter) = filter {
-            let program = libc::sock_fprog {
-                len: filter.len() as u16,
-                filter: filter.as_ptr().cast_mut(),
-            };
-            set_option(
-                fd.as_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
-                &program,
-            )?;
-        }
-        let sa = sockaddr_ll(ifindex, ethertype, None);
-        // SAFETY: `sa` is a valid sockaddr_ll and the length passed is its size.
-        check(unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        })?;
+        let fd = open_bound(libc::SOCK_DGRAM, ifindex, ethertype, filter)?;
         Ok(PacketSocket {
             fd,
             ifindex,
@@ -159,5 +170,34 @@ impl PacketSocket {
 impl AsFd for PacketSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+/// Sends whole Ethernet frames, headers included, on one interface, and receives nothing
+/// (bound to protocol 0). The daemon has no use for it: it lets tests and benchmarks play
+/// clients, each with a MAC of its own, on a link the daemon listens to.
+pub struct FrameSender {
+    fd: OwnedFd,
+    ifindex: u32,
+}
+
+impl FrameSender {
+    pub fn open(ifindex: u32) -> Result<FrameSender, Error> {
+        open_bound(libc::SOCK_RAW, ifindex, 0, None)
+            .map(|fd| FrameSender { fd, ifindex })
+            .context(|| format!("opening a raw packet socket on ifindex {ifindex}"))
+    }
+
+    /// Sends `frame` as it is: destination, source and ethertype are its first 14 bytes.
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        let ethertype = match frame {
+            [_, _, _, _, _, _, _, _, _, _, _, _, hi, lo, ..] => u16::from_be_bytes([*hi, *lo]),
+            _ => return Err(io::Error::from(io::ErrorKind::InvalidInput)),
+        };
+        send_to(
+            self.fd.as_fd(),
+            frame,
+            &sockaddr_ll(self.ifindex, ethertype, None),
+        )
     }
 }

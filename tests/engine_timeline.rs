@@ -100,20 +100,8 @@ impl Harness {
 
     fn unsynced_with(cfg: Config) -> Harness {
         let mut engine = Engine::with_seed(cfg, 42, ms(0));
-        for (ifindex, name, mac) in [
-            (LOOPBACK, "lo", None),
-            (MESH_A, "mesh0", None),
-            (MESH_B, "mesh1", None),
-            (CLIENT_IF, "local-node", Some(NODE_MAC)),
-        ] {
-            let link = Link {
-                ifindex,
-                name: name.into(),
-                up: true,
-                mac,
-                master: None,
-            };
-            engine.handle_input(ms(0), Input::Link(link));
+        for link in harness_links() {
+            engine.handle_input(ms(0), link);
         }
         let mut h = Harness {
             engine,
@@ -267,6 +255,27 @@ fn multicast_times(outputs: &[(u64, Output)], ifindex: u32) -> Vec<u64> {
         })
         .map(|(t, _)| *t)
         .collect()
+}
+
+/// The harness node's links, as the kernel reports them (also in every re-read).
+fn harness_links() -> Vec<Input> {
+    [
+        (LOOPBACK, "lo", None),
+        (MESH_A, "mesh0", None),
+        (MESH_B, "mesh1", None),
+        (CLIENT_IF, "local-node", Some(NODE_MAC)),
+    ]
+    .into_iter()
+    .map(|(ifindex, name, mac)| {
+        Input::Link(Link {
+            ifindex,
+            name: name.into(),
+            up: true,
+            mac,
+            master: None,
+        })
+    })
+    .collect()
 }
 
 fn kernel_ops(outputs: &[Output]) -> Vec<KernelOp> {
@@ -3226,4 +3235,82 @@ fn neighbour_writes_wait_for_the_re_read_after_an_overrun() {
         ["2001:db8:1::55".parse::<IpAddr>().unwrap()],
         "::56 is another MAC's now"
     );
+}
+
+/// Thousands of clients arriving or leaving at once can fill the request queue: a refused
+/// install stays intended, the kernel is re-read within 2 s rather than 300, and the repair
+/// after it installs what is missing and removes what a refused removal left behind.
+#[test]
+fn refused_kernel_operations_are_completed_by_a_re_read_two_seconds_later() {
+    let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
+    h.drain();
+    let route = host_route("2001:db8:1::55", CLIENT_IF);
+    let refused = h.input(
+        1000,
+        Input::KernelResult {
+            op: KernelOp::AddHostRoute(route),
+            result: Err(Errno::ENOBUFS),
+        },
+    );
+    assert!(kernel_ops(&refused).is_empty(), "{refused:?}");
+    assert!(h.engine.installed_routes().any(|r| *r == route));
+    assert_eq!(h.engine.poll_timeout(), Some(ms(3000)));
+    assert_eq!(
+        h.run_until(3000),
+        vec![(3000, Output::Kernel(KernelOp::Dump))]
+    );
+
+    // A refusal while the batch runs is for the next re-read, again 2 s after this one.
+    let orphan_ncip = ip("fec0::99");
+    let mut out = h.input(3010, Input::DumpStarted);
+    for input in harness_links().into_iter().chain([
+        // A removal refused earlier: the route and node-client IP of a client long gone.
+        proto158("2001:db8:1::99", CLIENT_IF, false),
+        on_loopback(ncip()),
+        on_loopback(orphan_ncip),
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Reachable,
+            deleted: false,
+        }),
+        Input::KernelResult {
+            op: KernelOp::DelHostRoute(host_route("2001:db8:1::77", CLIENT_IF)),
+            result: Err(Errno::ENOBUFS),
+        },
+        Input::DumpDone,
+    ]) {
+        out.extend(h.input(3050, input));
+    }
+    let ops = kernel_ops(&out);
+    for expected in [
+        KernelOp::AddHostRoute(route),
+        KernelOp::DelHostRoute(host_route("2001:db8:1::99", CLIENT_IF)),
+        KernelOp::DelNodeClientIp(orphan_ncip),
+    ] {
+        assert!(ops.contains(&expected), "{expected:?} missing from {ops:?}");
+    }
+    assert!(!ops.contains(&KernelOp::DelNodeClientIp(ncip())), "{ops:?}");
+    assert_eq!(h.engine.poll_timeout(), Some(ms(5050)));
+
+    // Nothing refused during the next batch: back to the 300 s rhythm.
+    h.run_until(5050);
+    h.input(5060, Input::DumpStarted);
+    for input in harness_links().into_iter().chain([
+        proto158("2001:db8:1::55", CLIENT_IF, false),
+        on_loopback(ncip()),
+        Input::Neighbour(Neighbour {
+            ifindex: CLIENT_IF,
+            addr: "2001:db8:1::55".parse().unwrap(),
+            mac: Some(CLIENT),
+            state: NeighState::Reachable,
+            deleted: false,
+        }),
+        Input::DumpDone,
+    ]) {
+        h.input(5100, input);
+    }
+    let due = h.engine.poll_timeout().unwrap().as_millis();
+    assert!((5100 + 225_000..=5100 + 375_000).contains(&due), "{due}");
 }

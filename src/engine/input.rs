@@ -181,6 +181,7 @@ impl Errno {
     pub const ESRCH: Errno = Errno(3);
     pub const ENODEV: Errno = Errno(19);
     pub const EEXIST: Errno = Errno(17);
+    pub const ENOBUFS: Errno = Errno(105);
     pub const ENETUNREACH: Errno = Errno(101);
     pub const EHOSTUNREACH: Errno = Errno(113);
 

@@ -663,6 +663,11 @@ impl Engine {
 
     fn handle_kernel_result(&mut self, op: KernelOp, result: Result<(), Errno>) {
         let Err(errno) = result else { return };
+        if errno == Errno::ENOBUFS {
+            log::debug!("{op:?}: refused for want of room");
+            self.kernel_refused();
+            return;
+        }
         match op {
             KernelOp::AddNodeClientIp(addr) if errno == Errno::EEXIST => {
                 log::debug!("node-client IP {addr} was already on loopback: adopted");

@@ -38,6 +38,10 @@ use std::net::{IpAddr, Ipv6Addr};
 
 /// How often the kernel is re-read when nothing else asks for it (±25 %).
 pub const RECONCILE_INTERVAL: Duration = Duration::from_secs(300);
+/// How soon the kernel is re-read after operations were refused for want of room (the
+/// request queue or the kernel's socket buffer full): long enough for the backlog that
+/// caused it to drain, short enough that no client waits minutes for its routes.
+pub const REREAD_AFTER_REFUSAL: Duration = Duration::from_secs(2);
 /// Learning inputs held until the first dump completes; more are dropped (and counted).
 pub const MAX_DEFERRED: usize = 4096;
 /// Neighbour writes held while the view is stale; more are dropped (and counted).
@@ -70,6 +74,9 @@ pub(super) struct KernelView {
     overrun_in_batch: bool,
     /// Neighbour writes held while stale.
     held: Vec<KernelOp>,
+    /// Operations were refused since the current or last batch began: the next re-read
+    /// comes after [`REREAD_AFTER_REFUSAL`], not [`RECONCILE_INTERVAL`].
+    reread_wanted: bool,
     overflowed: bool,
     deferred: VecDeque<Input>,
 }
@@ -240,6 +247,33 @@ impl Engine {
         self.view.links.clear();
         self.view.overflowed = false;
         self.view.batch = true;
+        // What was refused before this batch began, the batch sees undone.
+        self.view.reread_wanted = false;
+    }
+
+    /// A kernel operation was refused for want of room, not for what it asked. The intent
+    /// stays recorded (installed routes, node-client IPs, releases); a re-read soon shows
+    /// what the kernel lacks or still holds, and the repair after it puts that right.
+    pub(super) fn kernel_refused(&mut self) {
+        if !std::mem::replace(&mut self.view.reread_wanted, true) {
+            log::info!(
+                "kernel operations refused for want of room: re-reading the kernel in {} s \
+                 to complete them",
+                REREAD_AFTER_REFUSAL.as_secs()
+            );
+        }
+        // A running batch schedules the re-read when it ends.
+        if self.view.batch {
+            return;
+        }
+        let soon = self.now + REREAD_AFTER_REFUSAL;
+        if self
+            .timers
+            .deadline(&TimerKey::Reconcile)
+            .is_none_or(|at| at > soon)
+        {
+            self.timers.set(TimerKey::Reconcile, Some(soon));
+        }
     }
 
     pub(super) fn observe_link(&mut self, ifindex: u32) {
@@ -294,7 +328,11 @@ impl Engine {
         self.view.node_client_ips.clear();
         self.view.neighbours.clear();
         self.view.overflowed = false;
-        let interval = jittered(RECONCILE_INTERVAL, self.rng.next_u32());
+        let interval = if std::mem::take(&mut self.view.reread_wanted) {
+            REREAD_AFTER_REFUSAL
+        } else {
+            jittered(RECONCILE_INTERVAL, self.rng.next_u32())
+        };
         self.timers
             .set(TimerKey::Reconcile, Some(self.now + interval));
         // The first read must be whole before anything is learned or adopted.
@@ -416,6 +454,7 @@ impl Engine {
             self.out
                 .push_back(Output::Kernel(KernelOp::AddNodeClientIp(ip)));
         }
+        self.remove_strays();
         if !self.cfg.learn_from_netlink {
             return;
         }
@@ -435,6 +474,62 @@ impl Engine {
         for (mac, addr) in departed {
             log::debug!("{mac}: no neighbour entry for {addr} any more");
             self.neighbour_gone(mac, &[addr]);
+        }
+    }
+
+    /// What this run installed and meant to remove but the kernel still holds: a removal
+    /// that was refused (a full request queue when thousands of clients leave at once). Our
+    /// protocol on a served interface, or our prefix on loopback, and no longer wanted. A
+    /// removal still on its way is asked twice; the second finds nothing, harmlessly.
+    fn remove_strays(&mut self) {
+        let routes: Vec<HostRoute> = self
+            .view
+            .routes
+            .iter()
+            .filter(|r| {
+                self.is_client_side(r.ifindex) && self.installed_routes.get(&r.dst) != Some(r)
+            })
+            .copied()
+            .collect();
+        let demoted: Vec<HostRoute> = self
+            .view
+            .demoted
+            .iter()
+            .filter(|r| self.is_client_side(r.ifindex) && !self.demoted_routes.contains_key(&r.dst))
+            .copied()
+            .collect();
+        let ips: Vec<Ipv6Addr> = self
+            .view
+            .node_client_ips
+            .iter()
+            .filter(|ip| !self.node_client_ips.contains(ip))
+            .copied()
+            .collect();
+        if routes.len() + demoted.len() + ips.len() > 0 {
+            log::info!(
+                "removing what is no longer wanted but still in the kernel: {} host routes, \
+                 {} demoted routes, {} node-client IPs",
+                routes.len(),
+                demoted.len(),
+                ips.len()
+            );
+        }
+        for route in routes {
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
+        }
+        if let Some(protocol) = self.cfg.release_protocol {
+            for route in demoted {
+                self.out
+                    .push_back(Output::Kernel(KernelOp::DelDemotedRoute {
+                        route,
+                        protocol,
+                    }));
+            }
+        }
+        for ip in ips {
+            self.out
+                .push_back(Output::Kernel(KernelOp::DelNodeClientIp(ip)));
         }
     }
 

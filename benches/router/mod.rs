@@ -1025,6 +1025,7 @@ pub fn arrive(
 pub fn leave(router: &Router, clients: &[Client], spread: Duration) -> Announced {
     let start = Instant::now() + Duration::from_millis(100);
     let n = clients.len();
+    let macs: Vec<MacAddr> = clients.iter().map(|c| c.mac).collect();
     let (ns, ifindex, clients) = (router.ns.clone(), router.bridge_ifindex, clients.to_vec());
     let (entries_at, entry_errors) = thread::spawn(move || {
         enter(&ns);
@@ -1040,11 +1041,31 @@ pub fn leave(router: &Router, clients: &[Client], spread: Duration) -> Announced
     })
     .join()
     .expect("the neighbour writer");
+    forget_macs(router, &macs);
     Announced {
         entries_at,
         entry_errors,
         ..Announced::default()
     }
+}
+
+/// A station that left is gone from the bridge too: the access point drops it, or its
+/// entry ages out. Left in place, the entries the clients' frames taught the bridge would
+/// make the daemon's next re-read find those MACs on the port again (`-b`: a MAC the bridge
+/// knows is a client) and take them back for another 300 s. Clients that sent no frames have
+/// no entry; `-force` goes past them.
+fn forget_macs(router: &Router, macs: &[MacAddr]) {
+    let batch: String = macs
+        .iter()
+        .map(|mac| format!("fdb del {mac} dev cl0 master\n"))
+        .collect();
+    let path = router.dir.join("fdb-del.batch");
+    fs::write(&path, batch).expect("writing the fdb batch");
+    let _ = Command::new("bridge")
+        .args(["-n", &router.ns, "-force", "-batch"])
+        .arg(&path)
+        .stderr(Stdio::null())
+        .status();
 }
 
 // ----- watching the kernel -----

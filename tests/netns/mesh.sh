@@ -34,7 +34,9 @@
 #                                         a mesh link, for the hostile-input tests; adds
 #                                         NS_ROGUE, ROGUE_* to mesh.env
 # Environment: MESH_NO_RELEASE_RULE=1 leaves babeld's rule for l3roamd's demoted routes
-# (proto 159, metric 65534) out of its configuration.
+# (proto 159, metric 65534) out of its configuration. BABELD_BIN=PATH runs that babeld on
+# the routers instead of the one on PATH (another version or build, to compare); mesh.env
+# names the one that ran (BABELD_BIN, BABELD_VERSION).
 # After `up`, DIR/mesh.env holds every name and address (shell syntax, also read by the
 # Rust harness), so nothing else hard-codes them.
 #
@@ -350,7 +352,8 @@ write_env() {
       echo "LOCAL_NODE=0"
       echo "GW_DEV=$CLIENT_BRIDGE"
     fi
-    echo "BABELD_VERSION=$(babeld -V 2>&1 | head -n1)"
+    echo "BABELD_BIN=$BABELD"
+    echo "BABELD_VERSION=\"$("$BABELD" -V 2>&1 | head -n1)\""
   } >"$dir/mesh.env"
 }
 
@@ -436,9 +439,17 @@ cmd_up() {
   done
   [ "$(id -u)" = 0 ] || die "must run as root (network namespaces)"
   local missing=""
-  for tool in ip babeld ping stdbuf flock setsid sysctl; do
+  for tool in ip ping stdbuf flock setsid sysctl; do
     command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
   done
+  if [ -n "${BABELD_BIN:-}" ]; then
+    BABELD=$(readlink -f "$BABELD_BIN" 2>/dev/null || true)
+    if [ ! -f "$BABELD" ] || [ ! -x "$BABELD" ]; then
+      die "BABELD_BIN=$BABELD_BIN is not an executable file"
+    fi
+  else
+    BABELD=$(command -v babeld 2>/dev/null) || missing="$missing babeld"
+  fi
   [ -z "$missing" ] || die "missing:$missing; install with: apt-get install -y babeld iproute2 iputils-ping procps coreutils util-linux"
   mkdir -p "$dir"
   dir=$(readlink -f "$dir")
@@ -520,7 +531,7 @@ cmd_up() {
     # other instance on the machine.
     # A simple command, not in_ns: `&` then forks a process that becomes babeld itself
     # (ip netns exec execs), so $! is babeld's PID.
-    ip netns exec "$ns" babeld -I "$MESH_RUN/babeld-$r.pid" -S "$MESH_RUN/babel-state-$r" \
+    ip netns exec "$ns" "$BABELD" -I "$MESH_RUN/babeld-$r.pid" -S "$MESH_RUN/babel-state-$r" \
       -c "$dir/babeld-$r.conf" ${MESH_BABELD_DEBUG:+-d "$MESH_BABELD_DEBUG"} \
       </dev/null >"$dir/babeld-$r.log" 2>&1 &
     track "$dir" "$!" "babeld-$r"

@@ -458,7 +458,11 @@ impl Mesh {
             .to_string()
     }
 
-    /// Starts `ping` every 10 ms from `node` to `addr`, recording when each reply arrives.
+    /// Starts `ping -i 0.01` from `node` to `addr`, recording when each reply arrives. It
+    /// asks for an echo every 10 ms, but iputils' ping waits for the next one in a socket
+    /// timeout, which the kernel rounds up to whole jiffies: on a 250 Hz kernel the echoes
+    /// go out about every 16 ms. (Below 10 ms it would keep time, but by spinning: most of a
+    /// core per ping.)
     pub fn start_pinger(&mut self, node: &str, addr: &str) -> usize {
         let pinger = Pinger::start(self, node, addr);
         self.pingers.push(pinger);
@@ -745,12 +749,50 @@ impl Rogue {
     }
 }
 
+/// One echo reply, as a [`Pinger`] saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoReply {
+    /// When its line was read from ping's output.
+    pub at: Instant,
+    /// The echo's sequence number (`icmp_seq`, which ping counts from 1 and wraps at 65536),
+    /// `None` if the line had none.
+    pub seq: Option<u16>,
+}
+
+/// The `icmp_seq` of one line of ping's output.
+pub fn echo_seq(line: &str) -> Option<u16> {
+    let rest = &line[line.find(" icmp_seq=")? + " icmp_seq=".len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
+/// The largest gap between consecutive `replies` (in order) after `from` until `until`,
+/// counting the gap from the last of them to `until`; all of it if none came.
+pub fn largest_gap(replies: &[Instant], from: Instant, until: Instant) -> Duration {
+    let mut times: Vec<Instant> = replies
+        .iter()
+        .copied()
+        .filter(|&at| at > from && at <= until)
+        .collect();
+    if times.is_empty() {
+        return until.saturating_duration_since(from);
+    }
+    times.push(until);
+    times
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default()
+}
+
 /// A `ping -i 0.01` in a namespace; a thread records when each echo reply arrives.
 pub struct Pinger {
     pub node: String,
     pub addr: String,
     child: Child,
-    replies: Arc<Mutex<Vec<Instant>>>,
+    replies: Arc<Mutex<Vec<EchoReply>>>,
     /// ICMP errors ping reported ("From <router> icmp_seq=N Time to live exceeded"), with
     /// when each arrived.
     errors: Arc<Mutex<Vec<(Instant, String)>>>,
@@ -783,9 +825,13 @@ impl Pinger {
         let reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains(" bytes from ") {
+                    let reply = EchoReply {
+                        at: Instant::now(),
+                        seq: echo_seq(&line),
+                    };
                     seen.lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(Instant::now());
+                        .push(reply);
                 } else if line.contains("] From ") {
                     seen_errors
                         .lock()
@@ -809,6 +855,14 @@ impl Pinger {
     }
 
     fn replies(&self) -> Vec<Instant> {
+        self.echo_replies()
+            .into_iter()
+            .map(|reply| reply.at)
+            .collect()
+    }
+
+    /// Every echo reply so far, in the order they arrived.
+    pub fn echo_replies(&self) -> Vec<EchoReply> {
         self.replies
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -828,17 +882,7 @@ impl Pinger {
     /// The largest gap between consecutive replies after `from` until now, counting a gap
     /// that is still open.
     pub fn largest_gap_since(&self, from: Instant) -> Duration {
-        let mut replies: Vec<Instant> =
-            self.replies().into_iter().filter(|&at| at > from).collect();
-        if replies.is_empty() {
-            return from.elapsed();
-        }
-        replies.push(Instant::now());
-        replies
-            .windows(2)
-            .map(|pair| pair[1] - pair[0])
-            .max()
-            .unwrap_or_default()
+        largest_gap(&self.replies(), from, Instant::now())
     }
 
     /// The first reply after `from` since which no gap (a still open one included) exceeded
@@ -977,6 +1021,45 @@ pub fn announce_client(mesh: &mut Mesh, bound: Duration) -> Duration {
 /// How long a new client may take to be served: its first packets, the daemon's neighbour
 /// events and routes, and babeld's announcement toward the server.
 pub const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
+
+/// Start to start, ordinary roams are at least this far apart. Each roam is a move for both r1
+/// and r3, and more than `FLAP_MOVES` moves within `FLAP_WINDOW` is a flap (README "Flap
+/// damping"), which would hold the next hand-over for 30 s: one move per
+/// `FLAP_WINDOW / FLAP_MOVES` (1 s with the 5 s window; 4 s with the 20 s one first merged)
+/// stays below it, plus 1 s because a move counts when the CLAIM or INFO arrives, 0.1–1.1 s
+/// after the port moved. A roam and its checks take about 2 s anyway. Ordinary walks between
+/// rooms; a flapping client is the business of netns_e2e's `i_a_client_flapping_…`.
+pub const ROAM_PERIOD: Duration = Duration::from_millis(
+    (l3roamd::engine::flapping::FLAP_WINDOW.as_millis()
+        / l3roamd::engine::flapping::FLAP_MOVES as u128) as u64
+        + 1000,
+);
+
+/// Minimum, median, 95th percentile and maximum of a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    pub min: Duration,
+    pub median: Duration,
+    pub p95: Duration,
+    pub max: Duration,
+}
+
+impl Spread {
+    /// `None` for an empty sample. The median of an even count is the mean of the two middle
+    /// values; the 95th percentile is the nearest rank, the smallest value with at least 95 %
+    /// of the sample at or below it (the 48th of 50, the 19th of 20, the largest below 20).
+    pub fn of(mut values: Vec<Duration>) -> Option<Spread> {
+        values.sort();
+        let n = values.len();
+        let max = *values.last()?;
+        Some(Spread {
+            min: values[0],
+            median: (values[(n - 1) / 2] + values[n / 2]) / 2,
+            p95: values[(95 * n).div_ceil(100) - 1],
+            max,
+        })
+    }
+}
 
 /// The client, at r1 after `up`, announces itself (reaches the server in both families) and
 /// r1 serves it: where most tests start.

@@ -468,7 +468,13 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
 
 #[test]
 fn e_gluons_exact_command_line_serves_a_client() {
-    let mut mesh = Mesh::up("gluon_command_line", Topology { local_node: true });
+    let mut mesh = Mesh::up(
+        "gluon_command_line",
+        Topology {
+            local_node: true,
+            ..Topology::default()
+        },
+    );
     for router in mesh.routers() {
         let gluon = mesh
             .var("CLIENT_ROUTERS")

@@ -36,6 +36,21 @@ pub struct Topology {
     /// Gluon's layout: the gateway MAC and addresses on a `local-node` macvlan on top of
     /// `br-client` instead of on the bridge itself.
     pub local_node: bool,
+    /// Clients on r1's bridge at the start (mesh.sh `--clients`, at most 9): `cli`, then
+    /// `cli2`, `cli3`, ...; 0 means 1.
+    pub clients: usize,
+}
+
+/// One client of the mesh, as mesh.env names it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Its namespace's node name (`cli`, `cli2`, ...).
+    pub name: String,
+    pub mac: String,
+    pub ip6: String,
+    pub ip4: String,
+    /// Its node-client IP (behaviour.md §2.1).
+    pub ncip: String,
 }
 
 pub struct Daemon {
@@ -195,6 +210,9 @@ impl Mesh {
             .arg(std::process::id().to_string());
         if topology.local_node {
             cmd.arg("--local-node");
+        }
+        if topology.clients > 1 {
+            cmd.arg("--clients").arg(topology.clients.to_string());
         }
         let out = cmd.output().expect("run mesh.sh");
         if !out.status.success() {
@@ -422,6 +440,33 @@ impl Mesh {
         self.mesh_sh(&["roam", &self.dir_str(), to]);
     }
 
+    /// Moves client `name`'s port to `to`, as [`Mesh::roam`] does `cli`'s.
+    pub fn roam_client(&self, name: &str, to: &str) {
+        self.mesh_sh(&["roam", &self.dir_str(), to, "--client", name]);
+    }
+
+    /// The clients' names (`cli` first).
+    pub fn clients(&self) -> Vec<String> {
+        self.var("CLIENTS")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn client(&self, name: &str) -> Client {
+        let of = |what: &str| {
+            self.var(&format!("CLIENT_{what}_{}", name.to_uppercase()))
+                .to_string()
+        };
+        Client {
+            name: name.to_string(),
+            mac: of("MAC"),
+            ip6: of("IP6"),
+            ip4: of("IP4"),
+            ncip: of("NCIP"),
+        }
+    }
+
     /// Deletes `router`'s mesh link toward `peer` and makes it anew (new interface indexes on
     /// both ends), then waits up to `bound` for babeld to route across it again.
     pub fn relink(&self, router: &str, peer: &str, bound: Duration) {
@@ -452,8 +497,17 @@ impl Mesh {
     }
 
     pub fn client_at(&self) -> String {
-        fs::read_to_string(self.dir.join("client-at"))
-            .expect("client-at")
+        self.client_at_of("cli")
+    }
+
+    /// The router client `name`'s port is at.
+    pub fn client_at_of(&self, name: &str) -> String {
+        let file = match name {
+            "cli" => "client-at".to_string(),
+            other => format!("client-at-{other}"),
+        };
+        fs::read_to_string(self.dir.join(&file))
+            .unwrap_or_else(|err| panic!("{file}: {err}"))
             .trim()
             .to_string()
     }
@@ -937,11 +991,13 @@ impl Drop for Pinger {
 /// The router holds the client: its /128 and /32 (proto 158, table 254, on the client
 /// interface) and its node-client IP on lo.
 pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
+    serves_client(mesh, &mesh.client("cli"), router)
+}
+
+/// [`serves`] for any client of the mesh.
+pub fn serves_client(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
     let devs = [mesh.var("GW_DEV"), mesh.var("CLIENT_BRIDGE")];
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         let routes = mesh.daemon_routes(router, family);
         let ok = routes.iter().any(|line| {
             devs.iter().any(|dev| {
@@ -955,7 +1011,7 @@ pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
             ));
         }
     }
-    let ncip = mesh.var("CLIENT_NCIP");
+    let ncip = &client.ncip;
     let lo = mesh.lo_addrs(router);
     if !lo.iter().any(|a| a == ncip) {
         return Err(format!(
@@ -968,10 +1024,12 @@ pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
 /// The router holds nothing of the client any more: no route for it, neither the daemon's
 /// (proto 158) nor a demoted one (proto 159) left after the hold, and no node-client IP.
 pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    serves_not_client(mesh, &mesh.client("cli"), router)
+}
+
+/// [`serves_not`] for any client of the mesh.
+pub fn serves_not_client(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         for (kind, routes) in [
             ("proto-158", mesh.daemon_routes(router, family)),
             ("demoted", mesh.demoted_routes(router, family)),
@@ -986,7 +1044,7 @@ pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
             }
         }
     }
-    let ncip = mesh.var("CLIENT_NCIP");
+    let ncip = &client.ncip;
     if mesh.lo_addrs(router).iter().any(|a| a == ncip) {
         return Err(format!("{router} still holds the node-client IP {ncip}"));
     }
@@ -1101,10 +1159,12 @@ pub fn counted(counters: &[&BTreeMap<String, u64>], key: &str) -> u64 {
 
 /// r2 has exactly one babeld route for each client address, toward `router`.
 pub fn r2_routes_toward(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    r2_routes_client_toward(mesh, &mesh.client("cli"), router)
+}
+
+/// [`r2_routes_toward`] for any client of the mesh.
+pub fn r2_routes_client_toward(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         let routes = mesh.sh(
             "r2",
             &[

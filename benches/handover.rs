@@ -1,13 +1,20 @@
 //! Benchmark 1 of BENCHMARKS.md, "Handover": the traffic cut of a roam in the namespace mesh of
 //! the end-to-end tests (tests/netns: three babeld routers, l3roamd on each, a server behind r2,
-//! a client whose port moves between r1 and r3), for four series of `--roams` roams each:
+//! clients whose ports move between r1 and r3), for four series of `--roams` roams each:
 //! an active client (it pings the server throughout) and a passive one (it sends nothing of its
 //! own accord), each in IPv6 and in IPv4. `scripts/bench/handover.sh` runs it and draws the
 //! plots; by hand, as root:
 //!
 //! ```text
-//! cargo bench --bench handover -- [--roams N] [--timeout S] [--quick]
+//! cargo bench --bench handover -- [--roams N] [--timeout S] [--clients K] [--period S] [--quick]
 //! ```
+//!
+//! Why several clients: babeld keeps a route, a retracted one too, for its hold time (15 s
+//! at the mesh's 0.5 s hello), and a client that comes back within it to the router it left
+//! is announced faster than one that roams for the first time in a while (measured with one
+//! client: active IPv6 cuts of 110–250 ms with moves 2 s apart, 150–470 ms 15 s apart). Real
+//! clients roam minutes apart, so each client here waits `--period` (16 s) between its moves,
+//! and `--clients` (8) of them take turns, one move every 2 s.
 //!
 //! stdout: what was run and the table, in Markdown; stderr: one line per roam. Raw data in
 //! `$BENCH_OUT` (default `<target>/bench`): `handover.tsv` (every roam),
@@ -21,9 +28,9 @@
 //!    requests every 10 ms asked, which iputils' ping stretches to about 16 ms on a 250 Hz
 //!    kernel, see `Mesh::start_pinger`; the output gives the interval measured); an active
 //!    client also pings the server's address of the family in the same way;
-//! 2. once each ping has had a reply, the server's has run for 300 ms, and at least
-//!    [`ROAM_PERIOD`] (2 s) after the previous move (so the routers never see a flap), the
-//!    move starts: the client's port leaves its router's bridge for the other's
+//! 2. once each ping has had a reply, the server's has run for 300 ms, the previous move (of
+//!    any client) started at least [`ROAM_PERIOD`] (2 s) ago and this client's own at least
+//!    `--period` ago, the move starts: the client's port leaves its router's bridge for the other's
 //!    (`mesh.sh roam`), so its carrier drops and returns;
 //! 3. traffic is back at the first echo reply the server gets after the port has moved;
 //! 4. the observation ends once the new router serves the client (host routes and node-client
@@ -41,6 +48,7 @@
 #[path = "../tests/netns/mod.rs"]
 mod netns;
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -50,14 +58,23 @@ use std::time::{Duration, Instant};
 
 use l3roamd::engine::RELEASE_HOLD;
 use netns::{
-    EchoReply, Mesh, ROAM_PERIOD, Spread, Topology, client_served_by_r1, eventually,
-    r2_routes_toward, serves, serves_not,
+    Client, EchoReply, Mesh, NEW_CLIENT_BOUND, ROAM_PERIOD, Spread, Topology, eventually, must,
+    r2_routes_client_toward, serves_client, serves_not_client,
 };
 
-const USAGE: &str = "usage: cargo bench --bench handover -- [--roams N] [--timeout S] [--quick]
+const USAGE: &str = "usage: cargo bench --bench handover -- [--roams N] [--timeout S] \
+[--clients K] [--period S] [--quick]
   --roams N     roams per series (default 50); four series: active and passive, IPv6 and IPv4
   --timeout S   a roam whose traffic is not back after S seconds has failed (default 10)
+  --clients K   clients taking turns, 1 to 9 (default 8)
+  --period S    a client moves at least S seconds after its previous move (default 16: babeld
+                forgets its routes after 15 s; at least 2)
   --quick       3 roams per series: a try in about a minute";
+
+/// Between two moves of one client: babeld's route hold time at the mesh's 0.5 s hello (its
+/// update interval is 4 hellos, 2 s, and a route is held for max(3.5 intervals + ..., 15 s)),
+/// plus a second.
+const CLIENT_PERIOD: Duration = Duration::from_secs(16);
 
 /// What a second gap right after the first reply needs to be seen.
 const AFTER_FIRST_REPLY: Duration = Duration::from_millis(500);
@@ -66,7 +83,7 @@ const AFTER_FIRST_REPLY: Duration = Duration::from_millis(500);
 const BEFORE_MOVE: Duration = Duration::from_secs(1);
 
 /// How long the server's pings run at least before the move: the timeline plots show the
-/// traffic before it. Only the first roam waits for it; later ones wait for [`ROAM_PERIOD`].
+/// traffic before it. Only the first roam waits for it; later ones wait for the others.
 const PINGS_BEFORE_MOVE: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -128,12 +145,16 @@ fn target_median(kind: Kind) -> Duration {
 struct Args {
     roams: usize,
     timeout: Duration,
+    clients: usize,
+    period: Duration,
 }
 
 fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut parsed = Args {
         roams: 50,
         timeout: Duration::from_secs(10),
+        clients: 8,
+        period: CLIENT_PERIOD,
     };
     let mut words = args.iter();
     while let Some(word) = words.next() {
@@ -158,6 +179,27 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
                     _ => return Err(format!("--timeout {text}: not seconds in (0, 600]")),
                 };
             }
+            "--period" => {
+                let text = value("--period")?;
+                parsed.period = match text.parse::<f64>() {
+                    Ok(s) if s >= ROAM_PERIOD.as_secs_f64() && s <= 3600.0 => {
+                        Duration::from_secs_f64(s)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "--period {text}: not seconds in [{}, 3600]",
+                            ROAM_PERIOD.as_secs_f64()
+                        ));
+                    }
+                };
+            }
+            "--clients" => {
+                let text = value("--clients")?;
+                parsed.clients = match text.parse() {
+                    Ok(k) if (1..=9).contains(&k) => k,
+                    _ => return Err(format!("--clients {text}: not a count from 1 to 9")),
+                };
+            }
             "--quick" => parsed.roams = 3,
             // cargo bench's own word.
             "--bench" => {}
@@ -172,6 +214,7 @@ struct Roam {
     series: usize,
     /// Within its series, from 1.
     number: usize,
+    client: String,
     from: String,
     to: String,
     /// From the start of the move until the port was in the new router's bridge.
@@ -225,32 +268,34 @@ fn ms(d: Duration) -> u128 {
     d.as_millis()
 }
 
-/// The client's and the server's address in `family`.
-fn addresses(mesh: &Mesh, family: Family) -> (String, String) {
-    let (client, server) = match family {
-        Family::V6 => ("CLIENT_IP6", "SERVER_IP6"),
-        Family::V4 => ("CLIENT_IP4", "SERVER_IP4"),
-    };
-    (mesh.var(client).to_string(), mesh.var(server).to_string())
+/// When moves started: the last one of any client, and each client's own last one.
+#[derive(Default)]
+struct Moves {
+    last: Option<Instant>,
+    of_client: BTreeMap<String, Instant>,
 }
 
-/// One roam of `series` (see the top of this file). `last_move` is when the previous move
-/// started; it becomes this one's.
+/// One roam of `series` by `client` (see the top of this file).
 fn roam(
     mesh: &mut Mesh,
+    client: &Client,
     series: usize,
     number: usize,
-    timeout: Duration,
-    last_move: &mut Option<Instant>,
+    args: &Args,
+    moves: &mut Moves,
 ) -> Roam {
+    let timeout = args.timeout;
     let (kind, family) = SERIES[series];
-    let from = mesh.client_at();
+    let from = mesh.client_at_of(&client.name);
     let to = if from == "r1" { "r3" } else { "r1" }.to_string();
-    let (client_addr, server_addr) = addresses(mesh, family);
+    let (client_addr, server_addr) = match family {
+        Family::V6 => (client.ip6.clone(), mesh.var("SERVER_IP6").to_string()),
+        Family::V4 => (client.ip4.clone(), mesh.var("SERVER_IP4").to_string()),
+    };
     let server = mesh.start_pinger("srv", &client_addr);
     let mut pingers = vec![server];
     if kind == Kind::Active {
-        pingers.push(mesh.start_pinger("cli", &server_addr));
+        pingers.push(mesh.start_pinger(&client.name, &server_addr));
     }
     let mut failure = None;
     let fulls_before = neighbour_table_fulls();
@@ -270,15 +315,24 @@ fn roam(
     if let Err(err) = flowing {
         failure = Some(err);
     }
-    let due = last_move.map_or(started, |last| last + ROAM_PERIOD);
-    thread::sleep(
-        due.max(started + PINGS_BEFORE_MOVE)
-            .saturating_duration_since(Instant::now()),
-    );
+    let due = [
+        Some(started + PINGS_BEFORE_MOVE),
+        moves.last.map(|last| last + ROAM_PERIOD),
+        moves
+            .of_client
+            .get(&client.name)
+            .map(|last| *last + args.period),
+    ]
+    .into_iter()
+    .flatten()
+    .max()
+    .unwrap_or(started);
+    thread::sleep(due.saturating_duration_since(Instant::now()));
 
     let start = Instant::now();
-    *last_move = Some(start);
-    mesh.roam(&to);
+    moves.last = Some(start);
+    moves.of_client.insert(client.name.clone(), start);
+    mesh.roam_client(&client.name, &to);
     let moved_at = Instant::now();
     // Only a reply after the port has moved proves the path through the new router.
     let deadline = start + timeout;
@@ -305,9 +359,9 @@ fn roam(
             thread::sleep(not_before.saturating_duration_since(Instant::now()));
             let bound = (deadline + RELEASE_HOLD).saturating_duration_since(Instant::now());
             let right = eventually(bound, || {
-                serves(mesh, &to)?;
-                serves_not(mesh, &from)?;
-                r2_routes_toward(mesh, &to)
+                serves_client(mesh, client, &to)?;
+                serves_not_client(mesh, client, &from)?;
+                r2_routes_client_toward(mesh, client, &to)
             });
             if let Err(err) = right {
                 failure.get_or_insert(format!("routers not right: {err}"));
@@ -324,6 +378,7 @@ fn roam(
     Roam {
         series,
         number,
+        client: client.name.clone(),
         from,
         to,
         moved: moved_at - start,
@@ -545,11 +600,13 @@ fn header(mesh: &Mesh, args: &Args) -> String {
     );
     let _ = writeln!(
         out,
-        "- per series {} roams, one of each series in turn, moves at least {} ms apart; \
-         failure: no reply within {} s, or the wrong router serving (by then plus the 1 s \
-         release hold)",
+        "- per series {} roams, one of each series in turn, by {} client(s) in turn: moves \
+         at least {} s apart, and {} s for one client; failure: no reply within {} s, or the \
+         wrong router serving (by then plus the 1 s release hold)",
         args.roams,
-        ms(ROAM_PERIOD),
+        args.clients,
+        ROAM_PERIOD.as_secs_f64(),
+        args.period.as_secs_f64(),
         args.timeout.as_secs_f64()
     );
     out
@@ -595,9 +652,10 @@ fn timeline_block(series: usize, roam: Option<&Roam>) -> String {
         Some(r) => {
             let _ = writeln!(
                 block,
-                "# {}, roam {} ({} -> {}): cut {} ms{}",
+                "# {}, roam {} ({}, {} -> {}): cut {} ms{}",
                 series_name(series),
                 r.number,
+                r.client,
                 r.from,
                 r.to,
                 ms(r.cut),
@@ -624,14 +682,16 @@ fn timeline_block(series: usize, roam: Option<&Roam>) -> String {
 fn write_data(dir: &Path, roams: &[Roam]) -> std::io::Result<()> {
     fs::create_dir_all(dir)?;
     let mut all = String::from(
-        "series\troam\tfrom\tto\tmoved_ms\tback_ms\tcut_ms\tneighbour_table_full\tfailure\n",
+        "series\troam\tclient\tfrom\tto\tmoved_ms\tback_ms\tcut_ms\tneighbour_table_full\t\
+         failure\n",
     );
     for r in roams {
         let _ = writeln!(
             all,
-            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
             series_key(r.series),
             r.number,
+            r.client,
             r.from,
             r.to,
             ms(r.moved),
@@ -708,22 +768,47 @@ fn main() {
         }
     };
 
-    let mut mesh = Mesh::up("bench-handover", Topology::default());
+    let mut mesh = Mesh::up(
+        "bench-handover",
+        Topology {
+            clients: args.clients,
+            ..Topology::default()
+        },
+    );
     mesh.start_daemons();
-    client_served_by_r1(&mut mesh);
+    let clients: Vec<Client> = mesh.clients().iter().map(|c| mesh.client(c)).collect();
+    let (srv6, srv4) = (
+        mesh.var("SERVER_IP6").to_string(),
+        mesh.var("SERVER_IP4").to_string(),
+    );
+    // Each client makes itself known as a new client does: it talks to the server.
+    for client in &clients {
+        for server in [&srv6, &srv4] {
+            let what = format!("{} -> {server}", client.name);
+            must(&what, mesh.reach(&client.name, server, NEW_CLIENT_BOUND));
+        }
+        let what = format!("r1 serves {}", client.name);
+        must(
+            &what,
+            eventually(NEW_CLIENT_BOUND, || serves_client(&mesh, client, "r1")),
+        );
+    }
     print!("{}", header(&mesh, &args));
 
     let total = args.roams * SERIES.len();
     let mut roams: Vec<Roam> = Vec::with_capacity(total);
-    let mut last_move = None;
+    let mut moves = Moves::default();
     let began = Instant::now();
     for round in 1..=args.roams {
         for series in round_order(round) {
-            let r = roam(&mut mesh, series, round, args.timeout, &mut last_move);
+            let client = &clients[roams.len() % clients.len()];
+            let r = roam(&mut mesh, client, series, round, &args, &mut moves);
             eprintln!(
-                "[{:>3}/{total}] {:<12} {} -> {}  cut {:>5} ms  first reply after {:>5}  {}{}",
+                "[{:>3}/{total}] {:<12} {:<4} {} -> {}  cut {:>5} ms  first reply after {:>5}  \
+                 {}{}",
                 roams.len() + 1,
                 series_name(series),
+                r.client,
                 r.from,
                 r.to,
                 ms(r.cut),
@@ -967,6 +1052,7 @@ mod checks {
         Roam {
             series,
             number,
+            client: "cli".to_string(),
             from: "r1".to_string(),
             to: "r3".to_string(),
             moved: Duration::ZERO,
@@ -1021,9 +1107,21 @@ mod checks {
     fn arguments() {
         let words = |s: &str| -> Vec<String> { s.split_whitespace().map(str::to_string).collect() };
         let a = parse_args(&words("--bench")).unwrap();
-        assert_eq!((a.roams, a.timeout), (50, Duration::from_secs(10)));
-        let a = parse_args(&words("--roams 7 --timeout 2.5 --bench")).unwrap();
-        assert_eq!((a.roams, a.timeout), (7, Duration::from_millis(2500)));
+        assert_eq!(
+            (a.roams, a.timeout, a.clients, a.period),
+            (50, Duration::from_secs(10), 8, CLIENT_PERIOD)
+        );
+        let a = parse_args(&words(
+            "--roams 7 --timeout 2.5 --clients 1 --period 30 --bench",
+        ))
+        .unwrap();
+        assert_eq!(
+            (a.roams, a.timeout, a.clients, a.period),
+            (7, Duration::from_millis(2500), 1, Duration::from_secs(30))
+        );
+        assert!(parse_args(&words("--period 1")).is_err());
+        assert!(parse_args(&words("--clients 0")).is_err());
+        assert!(parse_args(&words("--clients 10")).is_err());
         assert_eq!(parse_args(&words("--quick")).unwrap().roams, 3);
         assert!(parse_args(&words("--roams 0")).is_err());
         assert!(parse_args(&words("--roams")).is_err());

@@ -5,10 +5,14 @@
 # traffic cut (min / median / p95 / max) against issue 8's targets; plots the timelines of each
 # series' median roam and of its worst, and the distribution of the cuts.
 #
-#   sudo ./scripts/bench/handover.sh [--roams N] [--timeout S] [--quick]
+#   sudo ./scripts/bench/handover.sh [--roams N] [--timeout S] [--clients K] [--period S] [--quick]
 #
 #   --roams N     roams per series (default 50: 200 roams, about 7 minutes)
 #   --timeout S   a roam whose traffic is not back after S seconds has failed (default 10)
+#   --clients K   clients taking turns, 1 to 9 (default 8); moves are 2 s apart
+#   --period S    a client moves at least S seconds after its own previous move (default 16:
+#                 babeld holds a client's old routes 15 s, and a client coming back sooner
+#                 is announced faster than one that roams minutes apart)
 #   --quick       3 roams per series: about a minute once the release build exists
 #
 # L3ROAMD_BIN=PATH runs that l3roamd instead of cargo's build, BABELD_BIN=PATH that babeld

@@ -369,6 +369,15 @@ fn roam(
         }
     }
     let end = Instant::now();
+    if let Some(failure) = failure.as_mut() {
+        let path = mesh.dir.join(format!(
+            "failed-{}-{number}-{}.txt",
+            series_key(series),
+            client.name
+        ));
+        mesh.save_state(&path);
+        failure.push_str(&format!(" (routes and babeld's view: {})", path.display()));
+    }
     let echoes: Vec<EchoReply> = mesh.pinger(server).echo_replies();
     let times: Vec<Instant> = echoes.iter().map(|reply| reply.at).collect();
     let cut = netns::largest_gap(&times, start.checked_sub(BEFORE_MOVE).unwrap_or(start), end);

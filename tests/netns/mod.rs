@@ -672,6 +672,64 @@ impl Mesh {
         panic!("no SNMP counter {name} in {node}");
     }
 
+    /// What babeld on `router` knows, as its local interface dumps it (`add route ...`,
+    /// `add xroute ...`, one a line), or why it could not be read.
+    pub fn babeld_dump(&self, router: &str) -> String {
+        let path = Path::new(self.var("MESH_RUN")).join(format!("babeld-{router}.sock"));
+        let dump = || -> std::io::Result<String> {
+            let mut stream = UnixStream::connect(&path)?;
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            stream.write_all(b"dump\n")?;
+            // The header ends with `ok`, and so does the dump.
+            let mut text = String::new();
+            let mut reader = BufReader::new(stream);
+            let mut oks = 0;
+            while oks < 2 {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 {
+                    break;
+                }
+                oks += usize::from(line.trim_end() == "ok");
+                text.push_str(&line);
+            }
+            Ok(text)
+        };
+        dump().unwrap_or_else(|err| format!("(babeld at {}: {err})\n", path.display()))
+    }
+
+    /// Every router's routes, lo addresses and babeld's view into `path`: what a failed check
+    /// leaves behind for whoever looks into it after the mesh is gone.
+    pub fn save_state(&self, path: &Path) {
+        let mut text = String::new();
+        for router in self.routers() {
+            for (what, args) in [
+                (
+                    "IPv6 routes",
+                    &["ip", "-6", "route", "show", "table", "all"][..],
+                ),
+                (
+                    "IPv4 routes",
+                    &["ip", "-4", "route", "show", "table", "all"][..],
+                ),
+                ("lo", &["ip", "-6", "-o", "addr", "show", "dev", "lo"][..]),
+            ] {
+                let out = self.cmd(&router, args).output();
+                let out = out.map_or_else(
+                    |err| err.to_string(),
+                    |out| String::from_utf8_lossy(&out.stdout).into_owned(),
+                );
+                text.push_str(&format!("### {router}: {what}\n{out}"));
+            }
+            text.push_str(&format!(
+                "### {router}: babeld dump\n{}",
+                self.babeld_dump(&router)
+            ));
+        }
+        if let Err(err) = fs::write(path, text) {
+            eprintln!("{}: {err}", path.display());
+        }
+    }
+
     /// One control-socket command on `router`; the reply up to the daemon's close.
     pub fn control(&self, router: &str, command: &str) -> String {
         let path = self.socket(router);

@@ -86,7 +86,7 @@ set ylabel 'share of the series'' roams'
 set yrange [0:1.05]
 set xrange [0:*]
 set grid
-set key right center
+set key left top
 set arrow 1 from 400, graph 0 to 400, graph 1 nohead dashtype 2 linecolor rgb '#444444'
 set label 1 'active target: median < 400 ms' at 410, graph 0.97 font ',8'
 set arrow 2 from 1000, graph 0 to 1000, graph 1 nohead dashtype 2 linecolor rgb '#444444'

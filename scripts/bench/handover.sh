@@ -3,7 +3,7 @@
 # IPv6 and in IPv4, in the namespace mesh of the end-to-end tests (three babeld routers with
 # l3roamd, tests/netns/mesh.sh). Prints what was run and, per series, roams, failures and the
 # traffic cut (min / median / p95 / max) against issue 8's targets; plots the timelines of each
-# series' median roam and of its worst, and the distribution of the cuts.
+# series' median roam and of its slowest successful one, and the distribution of the cuts.
 #
 #   sudo ./scripts/bench/handover.sh [--roams N] [--timeout S] [--clients K] [--period S] [--quick]
 #
@@ -18,9 +18,9 @@
 # L3ROAMD_BIN=PATH runs that l3roamd instead of cargo's build, BABELD_BIN=PATH that babeld
 # instead of the one on PATH. Writes into BENCH_OUT (default target/bench): handover.md (the
 # table as printed), handover.tsv (every roam), handover-timeline.tsv (each series' median
-# roam), handover-timeline-longest.tsv (its roam with the longest cut), handover-cdf.tsv,
-# and their plots (.png). The daemons' and babeld's logs of the last run stay in
-# target/netns-logs/bench-handover/.
+# roam), handover-timeline-longest.tsv (its successful roam with the longest cut),
+# handover-cdf.tsv, and their plots (.png). The daemons' and babeld's logs of the last run,
+# and the routers' state at each failed roam, stay in target/netns-logs/bench-handover/.
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
@@ -57,7 +57,7 @@ timeline_plot() {
   {
     echo "set terminal pngcairo size 800,540 font ',9'"
     echo "set output '$png'"
-    echo "set multiplot layout 2,2 title 'Echo replies at the server around a roam: $which roam of each series' font ',10'"
+    echo "set multiplot layout 2,2 title 'Echo replies at the server around a roam: $which' font ',10'"
     echo "set xlabel 'time from the start of the move (ms)'"
     echo "set ylabel 'echo sequence number (0: last reply before)' font ',8'"
     echo "set xrange [-300:*]"
@@ -73,9 +73,10 @@ timeline_plot() {
   } | gnuplot
 }
 
-timeline_plot "$BENCH_OUT/handover-timeline.tsv" "$BENCH_OUT/handover-timeline.png" median
+timeline_plot "$BENCH_OUT/handover-timeline.tsv" "$BENCH_OUT/handover-timeline.png" \
+  "the median roam of each series"
 timeline_plot "$BENCH_OUT/handover-timeline-longest.tsv" "$BENCH_OUT/handover-timeline-longest.png" \
-  "the longest-cut"
+  "the successful roam with the longest cut of each series"
 
 gnuplot <<EOF
 set terminal pngcairo size 800,480 font ',9'

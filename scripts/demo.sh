@@ -11,6 +11,8 @@
 #                 would; measures what babeld alone costs a roam (the baseline of the e2e bounds)
 #   --timeout S   give up on a roam whose traffic is not back after S seconds (default 60)
 #
+# L3ROAMD_BIN=PATH runs that l3roamd instead of building one; BABELD_BIN=PATH that babeld
+# instead of the one on PATH.
 # Run as root on Debian; installs what is missing. Everything runs in namespaces this run
 # creates and removes again, also on failure and on Ctrl-C. Logs stay in
 # target/netns-logs/demo-<time>-<pid>/ (or under $CARGO_TARGET_DIR), printed at the end.
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
       shift
       ;;
     -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -91,7 +93,7 @@ trap 'exit 143' TERM
 bash "$mesh" up "$logs" --owner $$
 # shellcheck disable=SC1091
 . "$logs/mesh.env"
-echo "babeld: $BABELD_VERSION, hello interval 0.5 s; r1's redistribution rules (the release rule first):"
+echo "babeld: $BABELD_BIN ($BABELD_VERSION), hello interval 0.5 s; r1's redistribution rules (the release rule first):"
 grep '^redistribute' "$logs/babeld-r1.conf" | sed 's/^/  /'
 
 declare -A daemon_pid

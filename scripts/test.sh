@@ -16,7 +16,7 @@ fi
 # machine, as root, install what is missing.
 # shellcheck source=scripts/prerequisites.sh
 . scripts/prerequisites.sh
-install_missing "${MESH_TOOLS[@]}" || echo "the kernel and namespace tests will fail" >&2
+install_missing "${MESH_TOOLS[@]}" "${TEST_TOOLS[@]}" || echo "the kernel and namespace tests will fail" >&2
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -20,10 +20,11 @@ mod netns;
 use std::time::{Duration, Instant};
 
 use l3roamd::engine::RELEASE_HOLD;
-use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES, FLAP_WINDOW};
+use l3roamd::engine::flapping::{FLAP_HOLD, FLAP_MOVES};
 use netns::{
-    Mesh, NEW_CLIENT_BOUND, Topology, announce_client, client_served_by_r1, counted, eventually,
-    holds_node_client_ip, ms, must, r2_routes_toward, server_reaches_client, serves, serves_not,
+    Mesh, NEW_CLIENT_BOUND, ROAM_PERIOD, Spread, Topology, announce_client, client_served_by_r1,
+    counted, eventually, holds_node_client_ip, ms, must, r2_routes_toward, server_reaches_client,
+    serves, serves_not,
 };
 use nix::sys::signal::Signal;
 
@@ -203,19 +204,11 @@ fn roam_checked(mesh: &mut Mesh, label: &str, to: &str, pingers: [usize; 2]) -> 
 
 /// `min / median / max` of `values` in ms (the median of an even count is the mean of the
 /// two middle values, as in the demo).
-fn spread(mut values: Vec<Duration>) -> String {
-    values.sort();
-    let n = values.len();
-    if n == 0 {
-        return "none".to_string();
+fn spread(values: Vec<Duration>) -> String {
+    match Spread::of(values) {
+        Some(s) => format!("{} / {} / {} ms", ms(s.min), ms(s.median), ms(s.max)),
+        None => "none".to_string(),
     }
-    let median = (values[(n - 1) / 2] + values[n / 2]) / 2;
-    format!(
-        "{} / {} / {} ms",
-        ms(values[0]),
-        ms(median),
-        ms(values[n - 1])
-    )
 }
 
 /// Prints the series' summary, then fails if any roam missed a bound.
@@ -281,16 +274,6 @@ fn control_socket_lists_the_client_on_the_serving_router() {
 const ACTIVE_ROUND_TRIPS: usize = 10;
 /// Roams of the client that only answers: 20, alternately to r3 and back to r1.
 const PASSIVE_ROAMS: usize = 20;
-
-/// Start to start, the roams of a series are at least this far apart. Each roam is a move for
-/// both r1 and r3, and more than `FLAP_MOVES` moves within `FLAP_WINDOW` is a flap (README
-/// "Flap damping"), which would hold the next hand-over for 30 s: one move per
-/// `FLAP_WINDOW / FLAP_MOVES` (1 s with the 5 s window; 4 s with the 20 s one first merged)
-/// stays below it, plus 1 s because a move counts when the CLAIM or INFO arrives, 0.1–1.1 s
-/// after the port moved. A roam and its checks take about 2 s anyway. Ordinary walks between
-/// rooms; a flapping client is `h_…`'s business.
-const ROAM_PERIOD: Duration =
-    Duration::from_millis((FLAP_WINDOW.as_millis() / FLAP_MOVES as u128) as u64 + 1000);
 
 /// Flaps `router`'s daemon has detected (README "Flap damping"); none for an older build
 /// without the counter (`L3ROAMD_BIN`), which does not damp.
@@ -485,7 +468,13 @@ fn d_term_restores_every_table_and_kill_then_restart_leaves_nothing_stale() {
 
 #[test]
 fn e_gluons_exact_command_line_serves_a_client() {
-    let mut mesh = Mesh::up("gluon_command_line", Topology { local_node: true });
+    let mut mesh = Mesh::up(
+        "gluon_command_line",
+        Topology {
+            local_node: true,
+            ..Topology::default()
+        },
+    );
     for router in mesh.routers() {
         let gluon = mesh
             .var("CLIENT_ROUTERS")

@@ -36,6 +36,21 @@ pub struct Topology {
     /// Gluon's layout: the gateway MAC and addresses on a `local-node` macvlan on top of
     /// `br-client` instead of on the bridge itself.
     pub local_node: bool,
+    /// Clients on r1's bridge at the start (mesh.sh `--clients`, at most 9): `cli`, then
+    /// `cli2`, `cli3`, ...; 0 means 1.
+    pub clients: usize,
+}
+
+/// One client of the mesh, as mesh.env names it.
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Its namespace's node name (`cli`, `cli2`, ...).
+    pub name: String,
+    pub mac: String,
+    pub ip6: String,
+    pub ip4: String,
+    /// Its node-client IP (behaviour.md §2.1).
+    pub ncip: String,
 }
 
 pub struct Daemon {
@@ -103,12 +118,15 @@ fn preflight() {
     if !is_root() {
         missing.push("root (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN): run `sudo -E cargo test` or ./scripts/test.sh as root".to_string());
     }
-    let tools: Vec<&str> = [
-        "babeld", "ip", "bridge", "ping", "sysctl", "stdbuf", "flock", "setsid",
-    ]
-    .into_iter()
-    .filter(|tool| !on_path(tool))
-    .collect();
+    // With BABELD_BIN, mesh.sh runs that babeld and checks it itself.
+    let babeld = std::env::var_os("BABELD_BIN").is_none().then_some("babeld");
+    let tools: Vec<&str> = babeld
+        .into_iter()
+        .chain([
+            "ip", "bridge", "ping", "sysctl", "stdbuf", "flock", "setsid",
+        ])
+        .filter(|tool| !on_path(tool))
+        .collect();
     if !tools.is_empty() {
         missing.push(format!("{} (install: {INSTALL_HINT})", tools.join(", ")));
     }
@@ -192,6 +210,9 @@ impl Mesh {
             .arg(std::process::id().to_string());
         if topology.local_node {
             cmd.arg("--local-node");
+        }
+        if topology.clients > 1 {
+            cmd.arg("--clients").arg(topology.clients.to_string());
         }
         let out = cmd.output().expect("run mesh.sh");
         if !out.status.success() {
@@ -419,6 +440,33 @@ impl Mesh {
         self.mesh_sh(&["roam", &self.dir_str(), to]);
     }
 
+    /// Moves client `name`'s port to `to`, as [`Mesh::roam`] does `cli`'s.
+    pub fn roam_client(&self, name: &str, to: &str) {
+        self.mesh_sh(&["roam", &self.dir_str(), to, "--client", name]);
+    }
+
+    /// The clients' names (`cli` first).
+    pub fn clients(&self) -> Vec<String> {
+        self.var("CLIENTS")
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn client(&self, name: &str) -> Client {
+        let of = |what: &str| {
+            self.var(&format!("CLIENT_{what}_{}", name.to_uppercase()))
+                .to_string()
+        };
+        Client {
+            name: name.to_string(),
+            mac: of("MAC"),
+            ip6: of("IP6"),
+            ip4: of("IP4"),
+            ncip: of("NCIP"),
+        }
+    }
+
     /// Deletes `router`'s mesh link toward `peer` and makes it anew (new interface indexes on
     /// both ends), then waits up to `bound` for babeld to route across it again.
     pub fn relink(&self, router: &str, peer: &str, bound: Duration) {
@@ -449,13 +497,26 @@ impl Mesh {
     }
 
     pub fn client_at(&self) -> String {
-        fs::read_to_string(self.dir.join("client-at"))
-            .expect("client-at")
+        self.client_at_of("cli")
+    }
+
+    /// The router client `name`'s port is at.
+    pub fn client_at_of(&self, name: &str) -> String {
+        let file = match name {
+            "cli" => "client-at".to_string(),
+            other => format!("client-at-{other}"),
+        };
+        fs::read_to_string(self.dir.join(&file))
+            .unwrap_or_else(|err| panic!("{file}: {err}"))
             .trim()
             .to_string()
     }
 
-    /// Starts `ping` every 10 ms from `node` to `addr`, recording when each reply arrives.
+    /// Starts `ping -i 0.01` from `node` to `addr`, recording when each reply arrives. It
+    /// asks for an echo every 10 ms, but iputils' ping waits for the next one in a socket
+    /// timeout, which the kernel rounds up to whole jiffies: on a 250 Hz kernel the echoes
+    /// go out about every 16 ms. (Below 10 ms it would keep time, but by spinning: most of a
+    /// core per ping.)
     pub fn start_pinger(&mut self, node: &str, addr: &str) -> usize {
         let pinger = Pinger::start(self, node, addr);
         self.pingers.push(pinger);
@@ -611,6 +672,64 @@ impl Mesh {
         panic!("no SNMP counter {name} in {node}");
     }
 
+    /// What babeld on `router` knows, as its local interface dumps it (`add route ...`,
+    /// `add xroute ...`, one a line), or why it could not be read.
+    pub fn babeld_dump(&self, router: &str) -> String {
+        let path = Path::new(self.var("MESH_RUN")).join(format!("babeld-{router}.sock"));
+        let dump = || -> std::io::Result<String> {
+            let mut stream = UnixStream::connect(&path)?;
+            stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+            stream.write_all(b"dump\n")?;
+            // The header ends with `ok`, and so does the dump.
+            let mut text = String::new();
+            let mut reader = BufReader::new(stream);
+            let mut oks = 0;
+            while oks < 2 {
+                let mut line = String::new();
+                if reader.read_line(&mut line)? == 0 {
+                    break;
+                }
+                oks += usize::from(line.trim_end() == "ok");
+                text.push_str(&line);
+            }
+            Ok(text)
+        };
+        dump().unwrap_or_else(|err| format!("(babeld at {}: {err})\n", path.display()))
+    }
+
+    /// Every router's routes, lo addresses and babeld's view into `path`: what a failed check
+    /// leaves behind for whoever looks into it after the mesh is gone.
+    pub fn save_state(&self, path: &Path) {
+        let mut text = String::new();
+        for router in self.routers() {
+            for (what, args) in [
+                (
+                    "IPv6 routes",
+                    &["ip", "-6", "route", "show", "table", "all"][..],
+                ),
+                (
+                    "IPv4 routes",
+                    &["ip", "-4", "route", "show", "table", "all"][..],
+                ),
+                ("lo", &["ip", "-6", "-o", "addr", "show", "dev", "lo"][..]),
+            ] {
+                let out = self.cmd(&router, args).output();
+                let out = out.map_or_else(
+                    |err| err.to_string(),
+                    |out| String::from_utf8_lossy(&out.stdout).into_owned(),
+                );
+                text.push_str(&format!("### {router}: {what}\n{out}"));
+            }
+            text.push_str(&format!(
+                "### {router}: babeld dump\n{}",
+                self.babeld_dump(&router)
+            ));
+        }
+        if let Err(err) = fs::write(path, text) {
+            eprintln!("{}: {err}", path.display());
+        }
+    }
+
     /// One control-socket command on `router`; the reply up to the daemon's close.
     pub fn control(&self, router: &str, command: &str) -> String {
         let path = self.socket(router);
@@ -742,12 +861,50 @@ impl Rogue {
     }
 }
 
+/// One echo reply, as a [`Pinger`] saw it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EchoReply {
+    /// When its line was read from ping's output.
+    pub at: Instant,
+    /// The echo's sequence number (`icmp_seq`, which ping counts from 1 and wraps at 65536),
+    /// `None` if the line had none.
+    pub seq: Option<u16>,
+}
+
+/// The `icmp_seq` of one line of ping's output.
+pub fn echo_seq(line: &str) -> Option<u16> {
+    let rest = &line[line.find(" icmp_seq=")? + " icmp_seq=".len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..digits].parse().ok()
+}
+
+/// The largest gap between consecutive `replies` (in order) after `from` until `until`,
+/// counting the gap from the last of them to `until`; all of it if none came.
+pub fn largest_gap(replies: &[Instant], from: Instant, until: Instant) -> Duration {
+    let mut times: Vec<Instant> = replies
+        .iter()
+        .copied()
+        .filter(|&at| at > from && at <= until)
+        .collect();
+    if times.is_empty() {
+        return until.saturating_duration_since(from);
+    }
+    times.push(until);
+    times
+        .windows(2)
+        .map(|pair| pair[1] - pair[0])
+        .max()
+        .unwrap_or_default()
+}
+
 /// A `ping -i 0.01` in a namespace; a thread records when each echo reply arrives.
 pub struct Pinger {
     pub node: String,
     pub addr: String,
     child: Child,
-    replies: Arc<Mutex<Vec<Instant>>>,
+    replies: Arc<Mutex<Vec<EchoReply>>>,
     /// ICMP errors ping reported ("From <router> icmp_seq=N Time to live exceeded"), with
     /// when each arrived.
     errors: Arc<Mutex<Vec<(Instant, String)>>>,
@@ -780,9 +937,13 @@ impl Pinger {
         let reader = thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if line.contains(" bytes from ") {
+                    let reply = EchoReply {
+                        at: Instant::now(),
+                        seq: echo_seq(&line),
+                    };
                     seen.lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push(Instant::now());
+                        .push(reply);
                 } else if line.contains("] From ") {
                     seen_errors
                         .lock()
@@ -806,6 +967,14 @@ impl Pinger {
     }
 
     fn replies(&self) -> Vec<Instant> {
+        self.echo_replies()
+            .into_iter()
+            .map(|reply| reply.at)
+            .collect()
+    }
+
+    /// Every echo reply so far, in the order they arrived.
+    pub fn echo_replies(&self) -> Vec<EchoReply> {
         self.replies
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -825,17 +994,7 @@ impl Pinger {
     /// The largest gap between consecutive replies after `from` until now, counting a gap
     /// that is still open.
     pub fn largest_gap_since(&self, from: Instant) -> Duration {
-        let mut replies: Vec<Instant> =
-            self.replies().into_iter().filter(|&at| at > from).collect();
-        if replies.is_empty() {
-            return from.elapsed();
-        }
-        replies.push(Instant::now());
-        replies
-            .windows(2)
-            .map(|pair| pair[1] - pair[0])
-            .max()
-            .unwrap_or_default()
+        largest_gap(&self.replies(), from, Instant::now())
     }
 
     /// The first reply after `from` since which no gap (a still open one included) exceeded
@@ -890,11 +1049,13 @@ impl Drop for Pinger {
 /// The router holds the client: its /128 and /32 (proto 158, table 254, on the client
 /// interface) and its node-client IP on lo.
 pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
+    serves_client(mesh, &mesh.client("cli"), router)
+}
+
+/// [`serves`] for any client of the mesh.
+pub fn serves_client(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
     let devs = [mesh.var("GW_DEV"), mesh.var("CLIENT_BRIDGE")];
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         let routes = mesh.daemon_routes(router, family);
         let ok = routes.iter().any(|line| {
             devs.iter().any(|dev| {
@@ -908,7 +1069,7 @@ pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
             ));
         }
     }
-    let ncip = mesh.var("CLIENT_NCIP");
+    let ncip = &client.ncip;
     let lo = mesh.lo_addrs(router);
     if !lo.iter().any(|a| a == ncip) {
         return Err(format!(
@@ -921,10 +1082,12 @@ pub fn serves(mesh: &Mesh, router: &str) -> Result<(), String> {
 /// The router holds nothing of the client any more: no route for it, neither the daemon's
 /// (proto 158) nor a demoted one (proto 159) left after the hold, and no node-client IP.
 pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    serves_not_client(mesh, &mesh.client("cli"), router)
+}
+
+/// [`serves_not`] for any client of the mesh.
+pub fn serves_not_client(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         for (kind, routes) in [
             ("proto-158", mesh.daemon_routes(router, family)),
             ("demoted", mesh.demoted_routes(router, family)),
@@ -939,7 +1102,7 @@ pub fn serves_not(mesh: &Mesh, router: &str) -> Result<(), String> {
             }
         }
     }
-    let ncip = mesh.var("CLIENT_NCIP");
+    let ncip = &client.ncip;
     if mesh.lo_addrs(router).iter().any(|a| a == ncip) {
         return Err(format!("{router} still holds the node-client IP {ncip}"));
     }
@@ -974,6 +1137,45 @@ pub fn announce_client(mesh: &mut Mesh, bound: Duration) -> Duration {
 /// How long a new client may take to be served: its first packets, the daemon's neighbour
 /// events and routes, and babeld's announcement toward the server.
 pub const NEW_CLIENT_BOUND: Duration = Duration::from_secs(10);
+
+/// Start to start, ordinary roams are at least this far apart. Each roam is a move for both r1
+/// and r3, and more than `FLAP_MOVES` moves within `FLAP_WINDOW` is a flap (README "Flap
+/// damping"), which would hold the next hand-over for 30 s: one move per
+/// `FLAP_WINDOW / FLAP_MOVES` (1 s with the 5 s window; 4 s with the 20 s one first merged)
+/// stays below it, plus 1 s because a move counts when the CLAIM or INFO arrives, 0.1–1.1 s
+/// after the port moved. A roam and its checks take about 2 s anyway. Ordinary walks between
+/// rooms; a flapping client is the business of netns_e2e's `i_a_client_flapping_…`.
+pub const ROAM_PERIOD: Duration = Duration::from_millis(
+    (l3roamd::engine::flapping::FLAP_WINDOW.as_millis()
+        / l3roamd::engine::flapping::FLAP_MOVES as u128) as u64
+        + 1000,
+);
+
+/// Minimum, median, 95th percentile and maximum of a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    pub min: Duration,
+    pub median: Duration,
+    pub p95: Duration,
+    pub max: Duration,
+}
+
+impl Spread {
+    /// `None` for an empty sample. The median of an even count is the mean of the two middle
+    /// values; the 95th percentile is the nearest rank, the smallest value with at least 95 %
+    /// of the sample at or below it (the 48th of 50, the 19th of 20, the largest below 20).
+    pub fn of(mut values: Vec<Duration>) -> Option<Spread> {
+        values.sort();
+        let n = values.len();
+        let max = *values.last()?;
+        Some(Spread {
+            min: values[0],
+            median: (values[(n - 1) / 2] + values[n / 2]) / 2,
+            p95: values[(95 * n).div_ceil(100) - 1],
+            max,
+        })
+    }
+}
 
 /// The client, at r1 after `up`, announces itself (reaches the server in both families) and
 /// r1 serves it: where most tests start.
@@ -1015,10 +1217,12 @@ pub fn counted(counters: &[&BTreeMap<String, u64>], key: &str) -> u64 {
 
 /// r2 has exactly one babeld route for each client address, toward `router`.
 pub fn r2_routes_toward(mesh: &Mesh, router: &str) -> Result<(), String> {
-    for (family, addr) in [
-        ("-6", mesh.var("CLIENT_IP6")),
-        ("-4", mesh.var("CLIENT_IP4")),
-    ] {
+    r2_routes_client_toward(mesh, &mesh.client("cli"), router)
+}
+
+/// [`r2_routes_toward`] for any client of the mesh.
+pub fn r2_routes_client_toward(mesh: &Mesh, client: &Client, router: &str) -> Result<(), String> {
+    for (family, addr) in [("-6", &client.ip6), ("-4", &client.ip4)] {
         let routes = mesh.sh(
             "r2",
             &[

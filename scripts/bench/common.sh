@@ -4,6 +4,7 @@
 #   BENCH_OUT   directory of the tables, data and plots (default target/bench, or
 #               $CARGO_TARGET_DIR/bench); BENCHMARKS.md's figures come from BENCH_OUT=doc/bench
 set -euo pipefail
+bench_script=$(readlink -f "$0")
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=scripts/prerequisites.sh
 . scripts/prerequisites.sh
@@ -12,6 +13,22 @@ BENCH_OUT=${BENCH_OUT:-${CARGO_TARGET_DIR:-target}/bench}
 mkdir -p "$BENCH_OUT"
 BENCH_OUT=$(cd "$BENCH_OUT" && pwd)
 export BENCH_OUT
+
+# What the one-router benchmarks (scale, idle; benches/router/mod.rs) run: command:package.
+# shellcheck disable=SC2034 # used by the scripts that source this file
+BENCH_ROUTER_TOOLS=(ip:iproute2 bridge:iproute2 sysctl:procps flock:util-linux setsid:util-linux
+  getconf:libc-bin)
+
+# bench_help ARGS...: with -h or --help among ARGS, prints the script's header comment (up
+# to its shellcheck line) and exits.
+bench_help() {
+  case " $* " in
+  *" -h "* | *" --help "*)
+    awk 'NR > 1 && /^# shellcheck/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$bench_script"
+    exit 0
+    ;;
+  esac
+}
 
 # bench_need_root WHAT: namespaces and packet sockets need root; say so and stop without it.
 bench_need_root() {

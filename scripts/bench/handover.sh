@@ -24,14 +24,7 @@
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
-for arg in "$@"; do
-  case "$arg" in
-    -h | --help)
-      awk 'NR > 1 && /^# shellcheck/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
-      exit 0
-      ;;
-  esac
-done
+bench_help "$@"
 
 bench_need_root "the handover benchmark"
 install_missing "${MESH_TOOLS[@]}" || exit 1

@@ -17,18 +17,10 @@
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
 
-for arg in "$@"; do
-  case "$arg" in
-    -h | --help)
-      sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
-      exit 0
-      ;;
-  esac
-done
+bench_help "$@"
 
 bench_need_root "the idle benchmark"
-install_missing ip:iproute2 bridge:iproute2 sysctl:procps flock:util-linux setsid:util-linux \
-  getconf:libc-bin || exit 1
+install_missing "${BENCH_ROUTER_TOOLS[@]}" || exit 1
 plot=1
 bench_need_plot || plot=0
 

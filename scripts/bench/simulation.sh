@@ -12,12 +12,7 @@
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-case " $* " in
-*" -h "* | *" --help "*)
-  sed -n '2,11s/^# \{0,1\}//p' "$0"
-  exit 0
-  ;;
-esac
+bench_help "$@"
 
 plot=0
 if bench_need_plot >&2; then

@@ -15,6 +15,7 @@
 #   for comparison with what `cargo build --release` gives on a desktop.
 # shellcheck source=scripts/bench/common.sh
 . "$(dirname "$0")/common.sh"
+bench_help "$@"
 
 target_dir=${CARGO_TARGET_DIR:-target}
 rows=()

@@ -363,66 +363,28 @@ impl Engine {
                 .get(&(route.ifindex, route.dst))
                 .copied()
                 .flatten();
-            match mac {
-                Some(mac) if self.is_client_side(route.ifindex) && self.in_client_prefix(&addr) => {
-                    log::info!(
-                        "{mac}: adopting host route {} left by an earlier run",
-                        route.dst
-                    );
-                    if self.add_address(addr, mac, route.ifindex) {
-                        adopted.insert(self.node_client_ip(&mac));
-                        // The entry may be hours old: let the kernel check the client is there.
-                        self.neighbour_op(KernelOp::ProbeNeighbour {
-                            ifindex: route.ifindex,
-                            addr: route.dst,
-                            mac,
-                        });
-                    }
-                }
-                _ if self.is_client_side(route.ifindex) => {
-                    log::info!("removing host route {} left by an earlier run", route.dst);
-                    self.out
-                        .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
-                }
-                // Proto 158 on an interface this run does not serve: not ours to judge.
-                _ => {}
-            }
-        }
-        // A release interrupted by a crash or KILL: its hold is long over.
-        if let Some(protocol) = self.cfg.release_protocol {
-            let interrupted: Vec<HostRoute> = self
-                .view
-                .demoted
-                .iter()
-                .filter(|r| {
-                    self.is_client_side(r.ifindex) && !self.demoted_routes.contains_key(&r.dst)
-                })
-                .copied()
-                .collect();
-            for route in interrupted {
+            // Anything not adopted here is removed with the other strays below.
+            if let Some(mac) =
+                mac.filter(|_| self.is_client_side(route.ifindex) && self.in_client_prefix(&addr))
+            {
                 log::info!(
-                    "removing demoted host route {} left by an earlier run",
+                    "{mac}: adopting host route {} left by an earlier run",
                     route.dst
                 );
-                self.out
-                    .push_back(Output::Kernel(KernelOp::DelDemotedRoute {
-                        route,
-                        protocol,
-                    }));
+                if self.add_address(addr, mac, route.ifindex) {
+                    adopted.insert(self.node_client_ip(&mac));
+                    // The entry may be hours old: let the kernel check the client is there.
+                    self.neighbour_op(KernelOp::ProbeNeighbour {
+                        ifindex: route.ifindex,
+                        addr: route.dst,
+                        mac,
+                    });
+                }
             }
         }
-        let stale: Vec<Ipv6Addr> = self
-            .view
-            .node_client_ips
-            .iter()
-            .filter(|ip| !self.node_client_ips.contains(ip) && !adopted.contains(ip))
-            .copied()
-            .collect();
-        for ip in stale {
-            log::info!("removing node-client IP {ip} left by an earlier run");
-            self.out
-                .push_back(Output::Kernel(KernelOp::DelNodeClientIp(ip)));
-        }
+        // The adopted clients' node-client IPs are claimed only once their route lookup
+        // answers (`Local`): kept until then.
+        self.remove_strays(&adopted);
     }
 
     /// Periodic and after an overrun: put back what vanished, notice departed neighbours.
@@ -454,7 +416,7 @@ impl Engine {
             self.out
                 .push_back(Output::Kernel(KernelOp::AddNodeClientIp(ip)));
         }
-        self.remove_strays();
+        self.remove_strays(&SlotSet::new());
         if !self.cfg.learn_from_netlink {
             return;
         }
@@ -477,11 +439,12 @@ impl Engine {
         }
     }
 
-    /// What this run installed and meant to remove but the kernel still holds: a removal
-    /// that was refused (a full request queue when thousands of clients leave at once). Our
-    /// protocol on a served interface, or our prefix on loopback, and no longer wanted. A
+    /// What is ours in the kernel but not wanted: left by an earlier run (a crash, a KILL,
+    /// an interrupted release), or by a removal of this run that was refused (a full request
+    /// queue when thousands of clients leave at once). Our protocol on a served interface,
+    /// demoted or not, and our node-client IPs on loopback, except those in `keep`. A
     /// removal still on its way is asked twice; the second finds nothing, harmlessly.
-    fn remove_strays(&mut self) {
+    fn remove_strays(&mut self, keep: &SlotSet<Ipv6Addr>) {
         let routes: Vec<HostRoute> = self
             .view
             .routes
@@ -502,24 +465,26 @@ impl Engine {
             .view
             .node_client_ips
             .iter()
-            .filter(|ip| !self.node_client_ips.contains(ip))
+            .filter(|ip| !self.node_client_ips.contains(ip) && !keep.contains(ip))
             .copied()
             .collect();
         if routes.len() + demoted.len() + ips.len() > 0 {
             log::info!(
-                "removing what is no longer wanted but still in the kernel: {} host routes, \
-                 {} demoted routes, {} node-client IPs",
+                "removing what is ours in the kernel but not wanted: {} host routes, {} demoted \
+                 routes, {} node-client IPs",
                 routes.len(),
                 demoted.len(),
                 ips.len()
             );
         }
         for route in routes {
+            log::debug!("removing host route {}", route.dst);
             self.out
                 .push_back(Output::Kernel(KernelOp::DelHostRoute(route)));
         }
         if let Some(protocol) = self.cfg.release_protocol {
             for route in demoted {
+                log::debug!("removing demoted host route {}", route.dst);
                 self.out
                     .push_back(Output::Kernel(KernelOp::DelDemotedRoute {
                         route,
@@ -528,6 +493,7 @@ impl Engine {
             }
         }
         for ip in ips {
+            log::debug!("removing node-client IP {ip}");
             self.out
                 .push_back(Output::Kernel(KernelOp::DelNodeClientIp(ip)));
         }

@@ -3244,6 +3244,20 @@ fn neighbour_writes_wait_for_the_re_read_after_an_overrun() {
 fn refused_kernel_operations_are_completed_by_a_re_read_two_seconds_later() {
     let mut h = Harness::with_served_client(&["2001:db8:1::55"]);
     h.drain();
+    // A refused probe is a question not asked: no re-read would ask it again.
+    let due = h.engine.poll_timeout();
+    h.input(
+        500,
+        Input::KernelResult {
+            op: KernelOp::ProbeNeighbour {
+                ifindex: CLIENT_IF,
+                addr: "2001:db8:1::55".parse().unwrap(),
+                mac: CLIENT,
+            },
+            result: Err(Errno::ENOBUFS),
+        },
+    );
+    assert_eq!(h.engine.poll_timeout(), due);
     let route = host_route("2001:db8:1::55", CLIENT_IF);
     let refused = h.input(
         1000,

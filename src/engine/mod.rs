@@ -664,9 +664,30 @@ impl Engine {
     fn handle_kernel_result(&mut self, op: KernelOp, result: Result<(), Errno>) {
         let Err(errno) = result else { return };
         if errno == Errno::ENOBUFS {
-            log::debug!("{op:?}: refused for want of room");
-            self.kernel_refused();
-            return;
+            match op {
+                // Refused for want of room (the request queue or the kernel's buffer), not for
+                // what it asks: the intent stays, and the repair after a re-read completes it.
+                KernelOp::AddHostRoute(_)
+                | KernelOp::DelHostRoute(_)
+                | KernelOp::DemoteHostRoute { .. }
+                | KernelOp::DelDemotedRoute { .. }
+                | KernelOp::AddNodeClientIp(_)
+                | KernelOp::DelNodeClientIp(_) => {
+                    log::debug!("{op:?}: refused for want of room");
+                    self.kernel_refused();
+                    return;
+                }
+                // A question not asked, an entry not written: the client's own timers go on,
+                // and the kernel learns the entry itself. A re-read would not redo them.
+                KernelOp::ProbeNeighbour { .. }
+                | KernelOp::AddNeighbour { .. }
+                | KernelOp::DelNeighbour { .. } => {
+                    log::debug!("{op:?}: refused for want of room");
+                    return;
+                }
+                // Nothing else redoes them: warned about below.
+                _ => {}
+            }
         }
         match op {
             KernelOp::AddNodeClientIp(addr) if errno == Errno::EEXIST => {

@@ -155,11 +155,7 @@ fn mib(kib: u64) -> String {
 
 /// `median / p95 / max` of `values` in ms.
 fn spread_ms(values: &[f64]) -> String {
-    match (
-        median(values),
-        quantile(values, 0.95),
-        quantile(values, 1.0),
-    ) {
+    match (median(values), quantile(values, 95), quantile(values, 100)) {
         (Some(m), Some(p), Some(x)) => format!("{m:.0} / {p:.0} / {x:.0} ms"),
         _ => "-".to_string(),
     }
@@ -425,7 +421,7 @@ fn main() {
         "| `get_clients` with {} clients: median / max of {GETS} | {:.1} / {:.1} ms, {} bytes | |",
         thousands(listed as u64),
         median(&gets).unwrap_or(0.0),
-        quantile(&gets, 1.0).unwrap_or(0.0),
+        quantile(&gets, 100).unwrap_or(0.0),
         thousands(reply_len as u64)
     );
     let _ = writeln!(

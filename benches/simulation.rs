@@ -14,6 +14,8 @@
 
 #[path = "../tests/sim/mod.rs"]
 mod sim;
+#[path = "../tests/stats/mod.rs"]
+mod stats;
 
 use l3roamd::engine::rng::Rng;
 use l3roamd::prefix::IpPrefix;
@@ -335,13 +337,9 @@ fn packet_destination(packet: &[u8]) -> Option<Ipv6Addr> {
 
 // ----- statistics -----
 
-/// The `p`-th percentile (nearest rank, 0..=100) of sorted values.
-fn percentile(sorted: &[u64], p: u64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let rank = (p * sorted.len() as u64).div_ceil(100).max(1) as usize;
-    sorted[rank.min(sorted.len()) - 1]
+/// The `p`-th percentile (nearest rank, 0..=100, tests/stats) of sorted values; 0 when empty.
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    stats::nearest_rank(sorted, p).unwrap_or(0)
 }
 
 fn mean(values: &[u64]) -> f64 {

@@ -1410,19 +1410,15 @@ pub fn ncip_times(
 
 // ----- statistics -----
 
-/// The q-quantile (0..=1) of `values` by the nearest-rank method; `None` when empty.
-pub fn quantile(values: &[f64], q: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
+/// The `percent`-th percentile of `values`, nearest rank (tests/stats); `None` when empty.
+pub fn quantile(values: &[f64], percent: usize) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = (q.clamp(0.0, 1.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.saturating_sub(1).min(sorted.len() - 1)])
+    crate::netns::stats::nearest_rank(&sorted, percent)
 }
 
 pub fn median(values: &[f64]) -> Option<f64> {
-    quantile(values, 0.5)
+    quantile(values, 50)
 }
 
 /// Milliseconds from `from` to `to` (negative when `to` is earlier).
@@ -1453,10 +1449,10 @@ pub fn self_test() {
     // Nearest rank: the median of 1..=4 is 2, p95 of 1..=20 is 19, one value is every quantile.
     assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.0));
     let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
-    assert_eq!(quantile(&twenty, 0.95), Some(19.0));
-    assert_eq!(quantile(&twenty, 1.0), Some(20.0));
-    assert_eq!(quantile(&twenty, 0.0), Some(1.0));
-    assert_eq!(quantile(&[7.0], 0.5), Some(7.0));
+    assert_eq!(quantile(&twenty, 95), Some(19.0));
+    assert_eq!(quantile(&twenty, 100), Some(20.0));
+    assert_eq!(quantile(&twenty, 0), Some(1.0));
+    assert_eq!(quantile(&[7.0], 50), Some(7.0));
     assert_eq!(median(&[]), None);
     assert_eq!(thousands(15000), "15,000");
     assert_eq!(thousands(999), "999");

@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
 
+#[path = "../stats/mod.rs"]
+pub mod stats;
+
 pub const MESH_SH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/netns/mesh.sh");
 
 /// What CI and a developer machine need for these tests.
@@ -1171,7 +1174,7 @@ impl Spread {
         Some(Spread {
             min: values[0],
             median: (values[(n - 1) / 2] + values[n / 2]) / 2,
-            p95: values[(95 * n).div_ceil(100) - 1],
+            p95: stats::nearest_rank(&values, 95)?,
             max,
         })
     }

@@ -186,9 +186,13 @@ impl IntercomSocket {
         let msg =
             recvmsg::<SockaddrIn6>(self.fd.as_raw_fd(), &mut iov, Some(cmsg), MsgFlags::empty())?;
         // Without its destination a datagram cannot be classified; multicast is the mesh
-        // sockets' to read.
+        // sockets' to read. Truncated control data (never expected: only PKTINFO is asked
+        // for) drops this datagram, not the rest of the queue: the socket is edge-triggered.
         let dst = msg
-            .cmsgs()?
+            .cmsgs()
+            .ok()
+            .into_iter()
+            .flatten()
             .find_map(|c| match c {
                 ControlMessageOwned::Ipv6PacketInfo(info) => {
                     Some(Ipv6Addr::from(info.ipi6_addr.s6_addr))
